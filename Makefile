@@ -1,0 +1,26 @@
+# The front door: `make up` brings the app up, `make test` runs every test. Both create the virtualenv first.
+PYTHON ?= python3
+VENV ?= .venv
+INVOKE := $(VENV)/bin/invoke
+STAMP := $(VENV)/.installed
+
+.PHONY: venv up test train lint
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt app/backend/requirements.txt app/frontend/requirements.txt app/training/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --progress-bar off -r requirements.txt
+	touch $@
+
+train: venv
+	$(INVOKE) train
+
+test: venv
+	$(INVOKE) test
+
+lint: venv
+	$(INVOKE) lint
+
+up: train

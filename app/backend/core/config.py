@@ -1,0 +1,31 @@
+"""Backend settings, read from the environment (prefix MNIST_) by pydantic-settings."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+HARD_MAX_BATCH = 1024
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MNIST_", env_file=None, extra="ignore")
+
+    model_dir: Path = Field(Path("models"), description="The model store (models/<version>/ and `current`)")
+    model_version: str | None = Field(None, description="Serve this version; default: the store's `current`")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    max_batch: int = Field(256, ge=1, le=HARD_MAX_BATCH, description="Images allowed in one batch request")
+    max_request_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="Largest request body accepted")
+    max_upload_bytes: int = Field(2 * 1024 * 1024, ge=1024, description="Largest image file accepted")
+    max_image_pixels: int = Field(4096 * 4096, ge=28 * 28, description="Largest decoded image (width x height)")
+    cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS (JSON list)")
+    inference_threads: int = Field(1, ge=1, le=64, description="ONNX Runtime intra-op threads per process")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

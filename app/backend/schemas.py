@@ -1,0 +1,64 @@
+"""Request and response bodies: the constraints here are what /docs shows and what 422 errors explain."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.backend.core.config import HARD_MAX_BATCH
+
+Pixel = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False, strict=False)]
+FlatImage = Annotated[list[Pixel], Field(min_length=784, max_length=784, description="784 pixels, row-major")]
+Row = Annotated[list[Pixel], Field(min_length=28, max_length=28)]
+SquareImage = Annotated[list[Row], Field(min_length=28, max_length=28, description="28 rows of 28 pixels")]
+ImageData = FlatImage | SquareImage
+
+EXAMPLE_IMAGE = [0.0] * 784
+
+
+class PredictRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"image": EXAMPLE_IMAGE}]})
+
+    image: ImageData = Field(
+        description="A digit already in MNIST form: 28x28 in [0, 1], white ink on black, centred. "
+        "Use /api/v1/predict/image for arbitrary pictures."
+    )
+
+
+class BatchPredictRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    images: list[ImageData] = Field(min_length=1, max_length=HARD_MAX_BATCH)
+
+
+class PredictResponse(BaseModel):
+    digit: int = Field(ge=0, le=9)
+    probabilities: list[float] = Field(min_length=10, max_length=10)
+    model_version: str
+
+
+class BatchPredictResponse(BaseModel):
+    predictions: list[PredictResponse]
+    model_version: str
+
+
+class ModelInfo(BaseModel):
+    version: str
+    test_accuracy: float
+    created: str
+    opset: int
+    input_contract: dict[str, object]
+
+
+class Health(BaseModel):
+    status: str
+
+
+class Readiness(BaseModel):
+    status: str
+    model_version: str
+
+
+class ErrorResponse(BaseModel):
+    detail: str

@@ -1,0 +1,1 @@
+"""The Kedro training pipeline: data → preprocess → train → evaluate → export → register."""

@@ -1,0 +1,264 @@
+"""The pipeline's nodes. Each is a plain function of its inputs, so tests can call them directly."""
+
+from __future__ import annotations
+
+import io
+import platform
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+import torch.nn.functional as F
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from app.mnist import contract, store
+from app.mnist.data import Mnist, load_mnist
+from app.training.model import DigitNet
+
+
+class ExportError(RuntimeError):
+    """The exported model does not behave like the trained one."""
+
+
+def load_data(data_params: dict[str, Any]) -> Mnist:
+    return load_mnist(Path(data_params["data_dir"]))
+
+
+def preprocess(mnist: Mnist) -> dict[str, Any]:
+    """MNIST already follows the input contract; scale to [0, 1] and add the channel axis."""
+
+    def images(x: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(x.astype(np.float32) / 255.0).unsqueeze(1)
+
+    return {
+        "x_train": images(mnist.x_train),
+        "y_train": torch.from_numpy(mnist.y_train.astype(np.int64)),
+        "x_test": images(mnist.x_test),
+        "y_test": torch.from_numpy(mnist.y_test.astype(np.int64)),
+        "checksums": mnist.checksums,
+    }
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def _augment(batch: torch.Tensor, params: dict[str, float], generator: torch.Generator) -> torch.Tensor:
+    """Small random rotations, scalings and shifts, as hand-drawn digits vary."""
+    n = batch.shape[0]
+
+    def uniform(half_width: float) -> torch.Tensor:
+        return (torch.rand(n, generator=generator) * 2 - 1) * half_width
+
+    angle = uniform(np.deg2rad(params["rotation_deg"]))
+    scale = 1 + uniform(params["scale"])
+    tx, ty = uniform(params["translate"]), uniform(params["translate"])
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1).to(batch.device)
+    grid = F.affine_grid(theta, list(batch.shape), align_corners=False)
+    return F.grid_sample(batch, grid, align_corners=False)
+
+
+def _accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, device: torch.device) -> float:
+    return float((_predict(model, x, device).argmax(1) == y).float().mean())
+
+
+@torch.no_grad()
+def _predict(model: torch.nn.Module, x: torch.Tensor, device: torch.device, batch: int = 2000) -> torch.Tensor:
+    model.eval()
+    return torch.cat([model(x[i : i + batch].to(device)).cpu() for i in range(0, len(x), batch)])
+
+
+def train(dataset: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    """Train the CNN with a fixed seed; one progress bar per epoch."""
+    torch.manual_seed(params["seed"])
+    generator = torch.Generator().manual_seed(params["seed"])
+    if params.get("threads"):
+        torch.set_num_threads(int(params["threads"]))
+    device = _device(params["device"])
+    model = DigitNet(tuple(params["channels"]), params["hidden"], params["dropout"]).to(device)
+    x, y = dataset["x_train"], dataset["y_train"]
+    batch_size, epochs = params["batch_size"], params["epochs"]
+    steps_per_epoch = len(x) // batch_size
+    optimizer = torch.optim.AdamW(model.parameters(), lr=params["learning_rate"], weight_decay=params["weight_decay"])
+    schedule = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=params["learning_rate"], total_steps=epochs * steps_per_epoch
+    )
+    history: list[dict[str, float]] = []
+    started = time.perf_counter()
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[status]}"),
+    )
+    with Progress(*columns) as progress:
+        for epoch in range(1, epochs + 1):
+            task = progress.add_task(f"epoch {epoch}/{epochs}", total=steps_per_epoch, status="")
+            model.train()
+            order = torch.randperm(len(x), generator=generator)
+            running = 0.0
+            for step in range(steps_per_epoch):
+                idx = order[step * batch_size : (step + 1) * batch_size]
+                xb = _augment(x[idx], params["augment"], generator).to(device)
+                loss = F.cross_entropy(model(xb), y[idx].to(device))
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                schedule.step()
+                running += loss.item()
+                if step % 50 == 0:
+                    progress.update(task, completed=step, status=f"loss {running / (step + 1):.4f}")
+            test_acc = _accuracy(model, dataset["x_test"], dataset["y_test"], device)
+            history.append({"epoch": epoch, "loss": running / steps_per_epoch, "test_accuracy": test_acc})
+            progress.update(
+                task, completed=steps_per_epoch, status=f"loss {running / steps_per_epoch:.4f}  test acc {test_acc:.2%}"
+            )
+    model = model.cpu().eval()
+    return {"model": model, "history": history, "seconds": time.perf_counter() - started, "device": str(device)}
+
+
+def evaluate(trained: dict[str, Any], dataset: dict[str, Any]) -> dict[str, Any]:
+    """Test accuracy, per-class accuracy, confusion matrix; plots of the matrix and the training curves."""
+    y_true = dataset["y_test"].numpy()
+    y_pred = _predict(trained["model"], dataset["x_test"], torch.device("cpu")).argmax(1).numpy()
+    confusion = np.zeros((contract.NUM_CLASSES, contract.NUM_CLASSES), dtype=np.int64)
+    np.add.at(confusion, (y_true, y_pred), 1)
+    per_class = confusion.diagonal() / confusion.sum(axis=1)
+    return {
+        "test_accuracy": float((y_true == y_pred).mean()),
+        "per_class_accuracy": {str(d): round(float(a), 6) for d, a in enumerate(per_class)},
+        "confusion_matrix": confusion.tolist(),
+        "history": trained["history"],
+        "train_seconds": round(trained["seconds"], 1),
+        "device": trained["device"],
+    }
+
+
+def plot_metrics(metrics: dict[str, Any]) -> dict[str, bytes]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plots: dict[str, bytes] = {}
+    confusion = np.array(metrics["confusion_matrix"])
+    fig, ax = plt.subplots(figsize=(6.5, 5.5))
+    shown = ax.imshow(np.log1p(confusion), cmap="Blues")
+    for (i, j), count in np.ndenumerate(confusion):
+        ax.text(j, i, str(count), ha="center", va="center", fontsize=7, color="white" if i == j else "black")
+    ax.set(
+        xlabel="predicted",
+        ylabel="true",
+        xticks=range(10),
+        yticks=range(10),
+        title=f"Confusion matrix — test accuracy {metrics['test_accuracy']:.2%}",
+    )
+    fig.colorbar(shown, ax=ax, label="log(1 + count)")
+    plots["confusion_matrix.png"] = _png(fig)
+
+    history = metrics["history"]
+    epochs = [h["epoch"] for h in history]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    left.plot(epochs, [h["loss"] for h in history], marker="o")
+    left.set(xlabel="epoch", ylabel="training loss", title="Training loss")
+    right.plot(epochs, [100 * h["test_accuracy"] for h in history], marker="o", color="tab:green")
+    right.axhline(99.2, color="tab:red", linestyle="--", label="target 99.2 %")
+    right.set(xlabel="epoch", ylabel="test accuracy (%)", title="Test accuracy")
+    right.legend()
+    plots["training_curves.png"] = _png(fig)
+
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    digits = list(metrics["per_class_accuracy"])
+    ax.bar(digits, [100 * metrics["per_class_accuracy"][d] for d in digits])
+    ax.set(xlabel="digit", ylabel="accuracy (%)", ylim=(95, 100), title="Per-class test accuracy")
+    plots["per_class_accuracy.png"] = _png(fig)
+    return plots
+
+
+def _png(fig: Any) -> bytes:
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buffer, format="png", dpi=110, metadata={"Software": None})
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def export(
+    trained: dict[str, Any],
+    dataset: dict[str, Any],
+    metrics: dict[str, Any],
+    params: dict[str, Any],
+    training_params: dict[str, Any],
+) -> dict[str, Any]:
+    """ONNX export plus metadata; fails if ONNX Runtime and torch disagree on the parity images."""
+    model = trained["model"]
+    buffer = io.BytesIO()
+    torch.onnx.export(
+        model,
+        (torch.zeros(1, 1, contract.IMAGE_SIZE, contract.IMAGE_SIZE),),
+        buffer,
+        input_names=[contract.INPUT_NAME],
+        output_names=[contract.OUTPUT_NAME],
+        dynamic_axes={contract.INPUT_NAME: {0: "batch"}, contract.OUTPUT_NAME: {0: "batch"}},
+        opset_version=params["opset"],
+        dynamo=False,
+    )
+    onnx_bytes = buffer.getvalue()
+    onnx.checker.check_model(onnx.load_from_string(onnx_bytes))
+    parity = dataset["x_test"][: params["parity_images"]]
+    max_diff = parity_difference(model, onnx_bytes, parity)
+    if not max_diff < params["parity_tolerance"]:
+        raise ExportError(f"ONNX Runtime and torch differ by {max_diff:.2e} (tolerance {params['parity_tolerance']})")
+    version = store.sha256(onnx_bytes)
+    metadata = {
+        "version": version,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "test_accuracy": metrics["test_accuracy"],
+        "per_class_accuracy": metrics["per_class_accuracy"],
+        "train_seconds": metrics["train_seconds"],
+        "device": metrics["device"],
+        "history": metrics["history"],
+        "dataset": {"name": "MNIST", "train": 60000, "test": 10000, "md5": dataset["checksums"]},
+        "hyperparameters": training_params,
+        "parity": {"images": len(parity), "max_abs_diff": max_diff},
+        "versions": {
+            "torch": torch.__version__,
+            "onnx": onnx.__version__,
+            "onnxruntime": ort.__version__,
+            "python": platform.python_version(),
+        },
+        "opset": params["opset"],
+        "input_contract": contract.describe(),
+    }
+    return {"onnx": onnx_bytes, "metadata": metadata}
+
+
+def parity_difference(model: torch.nn.Module, onnx_bytes: bytes, images: torch.Tensor) -> float:
+    session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
+    ours = session.run(None, {contract.INPUT_NAME: images.numpy()})[0]
+    with torch.no_grad():
+        theirs = model.eval()(images).numpy()
+    return float(np.abs(ours - theirs).max())
+
+
+def register(exported: dict[str, Any], plots: dict[str, bytes], params: dict[str, Any]) -> dict[str, Any]:
+    root = Path(params["model_dir"])
+    version = store.register(root, exported["onnx"], exported["metadata"], plots)
+    metadata = exported["metadata"]
+    return {
+        "version": version,
+        "path": str(root / version),
+        "test_accuracy": metadata["test_accuracy"],
+        "train_seconds": metadata["train_seconds"],
+    }

@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def mnist_sample() -> tuple[np.ndarray, np.ndarray]:
+    """The first 500 images of the real MNIST test set, uint8 (500, 28, 28), and their labels."""
+    with np.load(FIXTURES / "mnist_test_500.npz") as npz:
+        return npz["images"], npz["labels"]
+
+
+@pytest.fixture(scope="session")
+def default_model():
+    """The committed default model, as the backend loads it."""
+    from app.mnist import store
+
+    return store.load(ROOT / "models")
+
+
+@pytest.fixture(scope="session")
+def onnx_session(default_model):
+    import onnxruntime as ort
+
+    return ort.InferenceSession(default_model.onnx_bytes, providers=["CPUExecutionProvider"])

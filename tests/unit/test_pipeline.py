@@ -1,0 +1,42 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from app.mnist import store
+from app.training.pipeline import create_pipeline, load_parameters, run
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_pipeline_runs_the_documented_nodes_in_dependency_order():
+    names = [n.name for n in create_pipeline().nodes]
+    assert sorted(names) == sorted(
+        ["load_and_verify_data", "preprocess", "train", "evaluate", "plot", "export", "register"]
+    )
+    chain = ["load_and_verify_data", "preprocess", "train", "evaluate", "export", "register"]
+    assert [n for n in names if n in chain] == chain
+
+
+def test_parameters_come_from_kedro_conf_and_accept_overrides():
+    params = load_parameters({"training.epochs": 3})
+    assert params["training"]["epochs"] == 3
+    assert params["training"]["batch_size"] == 128
+    assert params["export"]["opset"] == 17
+
+
+@pytest.mark.slow
+def test_one_epoch_run_registers_a_verified_model_with_plots(tmp_path):
+    result = run({"training.epochs": 1, "registry.model_dir": str(tmp_path), "data.data_dir": str(ROOT / "data")})
+    model = store.load(tmp_path)
+    assert model.version == result["version"]
+    assert model.metadata["test_accuracy"] > 0.97
+    for plot in ("confusion_matrix.png", "training_curves.png", "per_class_accuracy.png"):
+        assert (model.path / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    metadata = json.loads((model.path / "metadata.json").read_text())
+    assert set(metadata["dataset"]["md5"]) == {
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    }
