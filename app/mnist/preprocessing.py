@@ -27,23 +27,31 @@ class EmptyImageError(PreprocessingError):
     """The image holds no ink."""
 
 
+class UnsupportedImageError(PreprocessingError):
+    """The bytes are not a PNG or JPEG image."""
+
+
+class ImageTooLargeError(PreprocessingError):
+    """The image would take too much memory once decoded."""
+
+
 def decode_image(data: bytes, max_pixels: int) -> Image.Image:
     """Decode PNG/JPEG bytes, refusing anything that is not an image or would be too large once decoded."""
     if not data:
-        raise PreprocessingError("the file is empty")
+        raise UnsupportedImageError("the file is empty")
     try:
         image = Image.open(io.BytesIO(data))
     except (UnidentifiedImageError, OSError) as exc:
-        raise PreprocessingError("the file is not a PNG or JPEG image") from exc
+        raise UnsupportedImageError("the file is not a PNG or JPEG image") from exc
     if image.format not in {"PNG", "JPEG"}:
-        raise PreprocessingError(f"unsupported image format {image.format}; send PNG or JPEG")
+        raise UnsupportedImageError(f"unsupported image format {image.format}; send PNG or JPEG")
     width, height = image.size
     if width * height > max_pixels:
-        raise PreprocessingError(f"image is {width}x{height} pixels, more than the limit of {max_pixels}")
+        raise ImageTooLargeError(f"image is {width}x{height} pixels, more than the limit of {max_pixels}")
     try:
         image.load()
     except (OSError, Image.DecompressionBombError) as exc:
-        raise PreprocessingError(f"the image could not be decoded: {exc}") from exc
+        raise UnsupportedImageError(f"the image could not be decoded: {exc}") from exc
     return image
 
 

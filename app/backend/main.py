@@ -1,0 +1,64 @@
+"""The FastAPI application: `uvicorn app.backend.main:app`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from prometheus_fastapi_instrumentator import Instrumentator
+
+from app.backend.api.routes import health, model, predict
+from app.backend.core import logging as json_logging
+from app.backend.core.config import Settings, get_settings
+from app.backend.inference import load_classifier
+from app.backend.middleware import RequestContextMiddleware
+
+log = logging.getLogger("mnist.backend")
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    json_logging.configure(settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # A model whose bytes are not its version raises here, and the process refuses to start.
+        app.state.classifier = load_classifier(settings.model_dir, settings.model_version, settings.inference_threads)
+        log.info("model loaded", extra={"fields": {"model_version": app.state.classifier.version}})
+        yield
+        app.state.classifier = None
+
+    app = FastAPI(
+        title="MNIST digit classifier",
+        version="1.0.0",
+        description="Classifies handwritten digits with a verified, versioned ONNX model.",
+        lifespan=lifespan,
+    )
+    app.state.classifier = None
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.dependency_overrides[get_settings] = lambda: settings
+    for router in (health.router, model.router, predict.router):
+        app.include_router(router)
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"])
+    Instrumentator(excluded_handlers=["/metrics"]).instrument(app, latency_lowr_buckets=LATENCY_BUCKETS).expose(
+        app, include_in_schema=False
+    )
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_request_bytes)
+    return app
+
+
+async def validation_error(request: Request, exc: Exception) -> JSONResponse:
+    """422 with where and why, without echoing the input: it may be large, or hold NaN that JSON cannot carry."""
+    assert isinstance(exc, RequestValidationError)
+    errors = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()[:20]]
+    return JSONResponse({"detail": errors}, status_code=422)
+
+
+app = create_app()
