@@ -62,3 +62,15 @@ class Readiness(BaseModel):
 
 class ErrorResponse(BaseModel):
     detail: str
+
+
+class ValidationIssue(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ValidationErrorResponse(BaseModel):
+    """422: the body failed validation (a list of issues) or the request broke a rule (a sentence)."""
+
+    detail: str | list[ValidationIssue]

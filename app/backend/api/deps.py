@@ -1,19 +1,27 @@
+"""Dependencies read what the app holds in `app.state`. They are `async` on purpose: a plain `def`
+dependency costs a thread-pool hop on every request."""
+
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
-from app.backend.core.config import Settings, get_settings
+from app.backend.core.config import Settings
 from app.backend.inference import Classifier
 
 
-def classifier(request: Request) -> Classifier:
-    loaded: Classifier | None = getattr(request.app.state, "classifier", None)
+async def classifier(request: Request) -> Classifier:
+    loaded: Classifier | None = request.app.state.classifier
     if loaded is None:
         raise HTTPException(status_code=503, detail="model not loaded")
     return loaded
 
 
+async def settings(request: Request) -> Settings:
+    configured: Settings = request.app.state.settings
+    return configured
+
+
 ClassifierDep = Annotated[Classifier, Depends(classifier)]
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+SettingsDep = Annotated[Settings, Depends(settings)]

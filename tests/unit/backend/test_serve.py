@@ -1,68 +1,28 @@
-"""The real server: `python -m app.backend` with several worker processes."""
+"""The real server: `python -m app.backend`, over real sockets."""
 
 import json
-import os
-import socket
+import re
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import httpx
 import pytest
 
-ROOT = Path(__file__).resolve().parents[3]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
-def two_workers(tmp_path):
-    port = free_port()
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "MNIST_MODEL_DIR": str(ROOT / "models"),
-        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
-        "MNIST_LOG_LEVEL": "WARNING",
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "app.backend", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        else:
-            pytest.fail("backend did not become ready in 30 s")
-        yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
+from tests.servers import backend
 
 
 @pytest.mark.slow
-def test_metrics_count_every_request_across_worker_processes(two_workers, mnist_sample):
+def test_metrics_count_every_request_across_worker_processes(tmp_path, mnist_sample):
     images, _ = mnist_sample
     body = json.dumps({"image": (images[0] / 255.0).ravel().tolist()})
-    statuses = set()
-    with httpx.Client(base_url=two_workers, headers={"content-type": "application/json"}) as client:
+    with backend(tmp_path, workers=2) as base, httpx.Client(base_url=base) as client:
+        statuses = set()
         for _ in range(60):
             # a new connection each time, so both workers get requests
-            statuses.add(client.post("/api/v1/predict", content=body, headers={"connection": "close"}).status_code)
+            answer = client.post(
+                "/api/v1/predict", content=body, headers={"content-type": "application/json", "connection": "close"}
+            )
+            statuses.add(answer.status_code)
         text = client.get("/metrics").text
     assert statuses == {200}
     predictions = sum(
@@ -71,3 +31,40 @@ def test_metrics_count_every_request_across_worker_processes(two_workers, mnist_
     assert predictions == 60
     assert 'http_requests_total{handler="/api/v1/predict",method="POST",status="2xx"} 60.0' in text
     assert text.count("mnist_model_info{") == 1
+
+
+@pytest.mark.slow
+def test_schemathesis_finds_no_server_error_and_no_schema_violation(tmp_path):
+    """At least 1000 generated requests against the live OpenAPI schema."""
+    with backend(tmp_path, workers=2) as base:
+        run = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "schemathesis.cli",
+                "run",
+                f"{base}/openapi.json",
+                "--checks",
+                "not_a_server_error,status_code_conformance,content_type_conformance,"
+                "response_schema_conformance,response_headers_conformance",
+                "--max-examples",
+                "400",
+                "--seed",
+                "1",
+                "--generation-database",
+                "none",
+                "--report",
+                "junit",
+                "--report-junit-path",
+                str(tmp_path / "junit.xml"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+            cwd=tmp_path,
+        )
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, output[-4000:]
+    generated = sum(int(n) for n in re.findall(r"(\d+) generated", output))
+    assert generated >= 1000, output[-2000:]

@@ -10,6 +10,7 @@ from app.backend.schemas import (
     ErrorResponse,
     PredictRequest,
     PredictResponse,
+    ValidationErrorResponse,
 )
 from app.mnist.preprocessing import (
     EmptyImageError,
@@ -23,6 +24,8 @@ from app.mnist.preprocessing import (
 router = APIRouter(prefix="/api/v1/predict", tags=["predict"])
 
 ERRORS = {
+    400: {"model": ErrorResponse, "description": "The body could not be parsed (not JSON, or not UTF-8)"},
+    422: {"model": ValidationErrorResponse, "description": "The body or the image fails validation"},
     413: {"model": ErrorResponse, "description": "Body, file or image dimensions over the limit"},
     503: {"model": ErrorResponse, "description": "The model is not loaded"},
 }
@@ -44,7 +47,7 @@ async def predict(body: PredictRequest, classifier: ClassifierDep) -> PredictRes
 @router.post(
     "/batch",
     response_model=BatchPredictResponse,
-    responses={**ERRORS, 422: {"description": "Invalid images, or more than the configured batch limit"}},
+    responses=ERRORS,
 )
 def predict_batch(body: BatchPredictRequest, classifier: ClassifierDep, settings: SettingsDep) -> BatchPredictResponse:
     """Classify several digits in one call (up to the configured batch limit)."""
@@ -66,7 +69,6 @@ def predict_batch(body: BatchPredictRequest, classifier: ClassifierDep, settings
     responses={
         **ERRORS,
         415: {"model": ErrorResponse, "description": "Not a PNG or JPEG image"},
-        422: {"model": ErrorResponse, "description": "The image holds no digit"},
     },
 )
 def predict_image(file: UploadFile, classifier: ClassifierDep, settings: SettingsDep) -> PredictResponse:
