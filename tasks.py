@@ -12,6 +12,7 @@ from invoke.tasks import task
 TEST_TIERS = {
     "unit": "not slow and not integration and not infra and not e2e",
     "slow": "slow",
+    "e2e": "e2e",
     "all": "",
 }
 

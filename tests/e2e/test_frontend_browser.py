@@ -1,0 +1,116 @@
+"""The real frontend and the real backend on 127.0.0.1, driven by headless Chromium."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.servers import ROOT, backend, free_port, running
+
+pytestmark = pytest.mark.e2e
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = ROOT / "build" / "e2e"
+
+
+@pytest.fixture
+def frontend(tmp_path: Path) -> Iterator[tuple[int, str]]:
+    """The frontend, pointed at a backend port that the test starts and stops itself."""
+    backend_port, port = free_port(), free_port()
+    frontend_base = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "app.frontend", "--host", "127.0.0.1", "--port", str(port)]
+    env = {"MNIST_BACKEND_URL": f"http://127.0.0.1:{backend_port}", "MNIST_BACKEND_TIMEOUT": "3"}
+    with running(command, f"{frontend_base}/_stcore/health", env, tmp_path):
+        yield backend_port, frontend_base
+
+
+@pytest.fixture
+def page():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        try:
+            yield browser.new_page(viewport={"width": 1100, "height": 1300})
+        finally:
+            browser.close()
+
+
+STROKES = {
+    1: [[(140, 35), (142, 140), (140, 245)]],
+    7: [[(60, 50), (140, 48), (215, 50)], [(215, 50), (170, 140), (120, 245)]],
+}
+
+
+def draw(page, strokes: list[list[tuple[int, int]]]) -> None:
+    canvas = page.locator("canvas.upper-canvas").first
+    canvas.wait_for(state="visible", timeout=30_000)
+    box = canvas.bounding_box()
+    assert box is not None
+    for stroke in strokes:
+        (x0, y0), *rest = stroke
+        page.mouse.move(box["x"] + x0, box["y"] + y0)
+        page.mouse.down()
+        for x, y in rest:
+            page.mouse.move(box["x"] + x, box["y"] + y, steps=15)
+        page.mouse.up()
+
+
+def settle(page) -> None:
+    """Wait until Streamlit has finished the current run (its status widget disappears)."""
+    page.wait_for_timeout(300)
+    page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=30_000)
+
+
+def test_drawn_digits_are_predicted_and_a_stopped_backend_is_explained(frontend, page, tmp_path):
+    backend_port, frontend_base = frontend
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with backend(tmp_path, port=backend_port):
+        page.goto(frontend_base)
+        page.get_by_text("Draw a digit").first.wait_for(timeout=60_000)
+        settle(page)
+
+        page.get_by_role("button", name="Predict").click()
+        page.get_by_text("Draw a digit on the canvas first").wait_for(timeout=20_000)
+
+        for digit, strokes in STROKES.items():
+            page.get_by_role("button", name="Clear").click()
+            settle(page)
+            draw(page, strokes)
+            settle(page)  # the component sends the drawing back to Python, which reruns the page
+            page.get_by_role("button", name="Predict").click()
+            page.get_by_text(f"Prediction: {digit}").wait_for(timeout=30_000)
+            settle(page)
+            page.locator('[data-testid="stVegaLiteChart"]').first.wait_for(timeout=30_000)
+            page.screenshot(path=str(ARTIFACTS / f"predicted-{digit}.png"), full_page=True)
+        history = page.locator('[data-testid="stTable"]')
+        assert history.locator("tbody tr").count() == 2
+
+    # The backend is stopped now: the page says so, and offers a retry.
+    page.get_by_role("button", name="Predict").click()
+    page.get_by_text("cannot be reached").wait_for(timeout=30_000)
+    settle(page)
+    assert not page.get_by_text("Traceback").count()
+    page.screenshot(path=str(ARTIFACTS / "backend-down.png"), full_page=True)
+
+    # Back up: Retry sends the same drawing again.
+    with backend(tmp_path, port=backend_port):
+        page.get_by_role("button", name="Retry").click()
+        page.get_by_text("Prediction: 7").wait_for(timeout=30_000)
+        settle(page)
+        assert history.locator("tbody tr").count() == 3

@@ -1,0 +1,106 @@
+"""The page's logic under Streamlit's AppTest, with the backend faked at the HTTP layer by respx."""
+
+from __future__ import annotations
+
+import httpx
+import numpy as np
+import pytest
+import respx
+from streamlit.testing.v1 import AppTest
+
+from app.frontend.drawing import canvas_png
+from tests.servers import ROOT
+
+BACKEND = "http://backend.test:8000"
+PAGE = str(ROOT / "app" / "frontend" / "app.py")
+ANSWER = {"digit": 3, "probabilities": [0.0, 0.0, 0.05, 0.9, 0.05, 0, 0, 0, 0, 0], "model_version": "abc123" * 5}
+
+
+@pytest.fixture
+def page(monkeypatch) -> AppTest:
+    monkeypatch.setenv("MNIST_BACKEND_URL", BACKEND + "/")
+    monkeypatch.setenv("MNIST_BACKEND_TIMEOUT", "1")
+    return AppTest.from_file(PAGE, default_timeout=30)
+
+
+def test_page_renders_without_calling_the_backend(page):
+    with respx.mock(assert_all_called=False) as mock:
+        route = mock.route(host="backend.test")
+        page.run()
+    assert not page.exception
+    assert page.title[0].value == "Draw a digit"
+    assert not route.called
+
+
+def test_predict_with_an_empty_canvas_sends_nothing(page):
+    with respx.mock(assert_all_called=False) as mock:
+        route = mock.route(host="backend.test")
+        page.run()
+        page.button[0].click().run()
+    assert not route.called
+    assert "Draw a digit on the canvas first" in page.info[0].value
+
+
+def test_backend_down_shows_a_message_and_a_retry(page):
+    with respx.mock as mock:
+        mock.post(f"{BACKEND}/api/v1/predict/image").mock(side_effect=httpx.ConnectError("refused"))
+        page.session_state["pending"] = (b"png", "canvas.png", "image/png", "canvas")
+        page.session_state["retrying"] = True
+        page.run()
+    assert not page.exception
+    assert "cannot be reached" in page.error[0].value
+    assert any(button.label == "Retry" for button in page.button)
+
+
+def test_retry_resends_and_shows_the_answer_built_from_the_base_url(page):
+    with respx.mock as mock:
+        route = mock.post(f"{BACKEND}/api/v1/predict/image").mock(return_value=httpx.Response(200, json=ANSWER))
+        page.session_state["pending"] = (b"\x89PNG", "canvas.png", "image/png", "canvas")
+        page.session_state["retrying"] = True
+        page.run()
+    assert route.call_count == 1
+    assert b'name="file"; filename="canvas.png"' in route.calls[0].request.content
+    assert page.subheader[0].value == "Prediction: 3"
+    assert page.metric[0].value == "90.0%"
+    assert page.table[0].value["digit"].tolist() == [3]
+
+
+@pytest.mark.parametrize(
+    ("response", "message"),
+    [
+        (httpx.Response(422, json={"detail": "the image holds no digit"}), "the image holds no digit"),
+        (httpx.Response(500, text="boom"), "(500)"),
+        (httpx.Response(200, text="not json"), "not JSON"),
+        (httpx.Response(200, json={"digit": 1}), "missing fields"),
+    ],
+    ids=["refused", "server_error", "not_json", "missing_fields"],
+)
+def test_backend_errors_become_messages_not_tracebacks(page, response, message):
+    with respx.mock as mock:
+        mock.post(f"{BACKEND}/api/v1/predict/image").mock(return_value=response)
+        page.session_state["pending"] = (b"png", "canvas.png", "image/png", "canvas")
+        page.session_state["retrying"] = True
+        page.run()
+    assert not page.exception
+    assert message in page.error[0].value
+
+
+def test_slow_backend_times_out_with_a_message(page):
+    with respx.mock as mock:
+        mock.post(f"{BACKEND}/api/v1/predict/image").mock(side_effect=httpx.ReadTimeout("slow"))
+        page.session_state["pending"] = (b"png", "canvas.png", "image/png", "canvas")
+        page.session_state["retrying"] = True
+        page.run()
+    assert "did not answer in time" in page.error[0].value
+
+
+def test_canvas_png_is_none_for_an_empty_canvas_and_png_for_a_drawing():
+    blank = np.zeros((280, 280, 4), dtype=np.uint8)
+    assert canvas_png(blank) is None
+    black = blank.copy()
+    black[:, :, 3] = 255
+    assert canvas_png(black) is None
+    drawn = black.copy()
+    drawn[100:180, 130:150, :3] = 255
+    png = canvas_png(drawn)
+    assert png is not None and png.startswith(b"\x89PNG")
