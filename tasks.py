@@ -3,18 +3,44 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any
 
 from invoke.collection import Collection
 from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
+from mnist_deploy.errors import DeployError
+
 TEST_TIERS = {
     "unit": "not slow and not integration and not infra and not e2e",
     "slow": "slow",
     "e2e": "e2e",
+    "integration": "integration",
     "all": "",
 }
+ENV_HELP = "Inventory to use: dev, staging or production"
+CA_HELP = "Folder of extra CA certificates (*.crt) that image builds trust (corporate proxies)"
+
+
+def reports_errors(function: Callable[..., Any]) -> Callable[..., Any]:
+    """A DeployError becomes a clear message and exit code 2, never a traceback."""
+
+    @wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except DeployError as exc:
+            raise Exit(f"error: {exc}", code=2) from exc
+
+    return wrapper
+
+
+def _ca_dir(path: str) -> Path | None:
+    return Path(path) if path else None
 
 
 @task(
@@ -35,6 +61,104 @@ def train(c: Context, epochs: int = 0, device: str = "", model_dir: str = "") ->
     c.run(" ".join(args), pty=sys.stdout.isatty())
 
 
+@task(help={"env": ENV_HELP, "tag": "Image tag to render (default: git sha + current model version)"})
+@reports_errors
+def render(c: Context, env: str = "dev", tag: str = "") -> None:
+    """Render compose, Prometheus and Grafana files for every host of ENV into build/ENV/, validated."""
+    from mnist_deploy import render as renderer
+
+    out = renderer.render(env, {"mnist_stack_image_tag": tag} if tag else None)
+    print(f"rendered {out}")
+
+
+@task(
+    help={
+        "ca_dir": CA_HELP,
+        "training": "Also build the training image (torch, ~1 GB)",
+        "base_image": "Build FROM this image instead of the debootstrap base (when a registry is reachable)",
+    }
+)
+@reports_errors
+def build(
+    c: Context, ca_dir: str = "/usr/local/share/ca-certificates", training: bool = False, base_image: str = ""
+) -> None:
+    """Build the app images, tagged <git sha>-<model version>, and print their sizes."""
+    from mnist_deploy import engine, images
+
+    engine.ensure_engine()
+    if not base_image:
+        images.build_base()
+    services = list(images.SERVICES) + (["training"] if training else [])
+    built = images.build(services, Path(c.mnist.model_dir), _ca_dir(ca_dir), base_image or images.BASE_IMAGE)
+    images.console.print(images.table(built))
+
+
+@task(help={"force": "Rebuild even if the base image exists"})
+@reports_errors
+def base(c: Context, force: bool = False) -> None:
+    """Build the Debian base image with debootstrap and the machine's own apt mirror (no registry)."""
+    from mnist_deploy import engine, images
+
+    engine.ensure_engine()
+    images.build_base(force=force)
+
+
+@task(help={"env": ENV_HELP, "ca_dir": CA_HELP})
+@reports_errors
+def up(c: Context, env: str = "dev", ca_dir: str = "/usr/local/share/ca-certificates") -> None:
+    """Bring the stack up on the local engine (installing the engine and building images if needed)."""
+    from mnist_deploy import stack
+
+    variables = stack.up(env, extra_ca_dir=_ca_dir(ca_dir))
+    stack.console.print(stack.status_table(env))
+    for label, url in stack.urls(variables).items():
+        stack.console.print(f"{label:>11}: {url}")
+
+
+@task(help={"env": ENV_HELP})
+@reports_errors
+def down(c: Context, env: str = "dev") -> None:
+    """Stop and remove the stack's containers (data volumes are kept)."""
+    from mnist_deploy import stack
+
+    stack.down(env)
+
+
+@task(help={"env": ENV_HELP})
+@reports_errors
+def status(c: Context, env: str = "dev") -> None:
+    """Each service's state and health, as a table."""
+    from mnist_deploy import stack
+
+    stack.console.print(stack.status_table(env))
+
+
+@task(
+    help={
+        "env": ENV_HELP,
+        "service": "backend, frontend, prometheus or grafana (default: all)",
+        "follow": "Keep following new lines",
+    }
+)
+@reports_errors
+def logs(c: Context, service: str = "", env: str = "dev", follow: bool = True) -> None:
+    """Show a service's logs (and follow them)."""
+    from mnist_deploy import stack
+
+    args = ["logs", "--tail", "200"] + (["--follow"] if follow else []) + ([service] if service else [])
+    stack.compose(env, *args)
+
+
+@task(help={"env": ENV_HELP, "volumes": "Also delete the data volumes (Prometheus history): asked by name only"})
+@reports_errors
+def clean(c: Context, env: str = "dev", volumes: bool = False) -> None:
+    """Remove the stack's containers and rendered files; data volumes only with --volumes."""
+    from mnist_deploy import stack
+
+    removed = stack.clean(env, volumes=volumes)
+    print("removed: " + ("; ".join(removed) if removed else "nothing"))
+
+
 @task(help={"tier": f"Which tests: {', '.join(TEST_TIERS)}", "pytest_args": "Extra arguments for pytest"})
 def test(c: Context, tier: str = "all", pytest_args: str = "") -> None:
     """Run the test suite (all tiers by default, as CI does)."""
@@ -52,4 +176,5 @@ def lint(c: Context) -> None:
     c.run(f"{sys.executable} -m mypy")
 
 
-ns = Collection(train, test, lint)
+images = Collection("images", base)
+ns = Collection(train, render, build, up, down, status, logs, clean, test, lint, images)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -31,7 +32,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # A model whose bytes are not its version raises here, and the process refuses to start.
         app.state.classifier = load_classifier(settings.model_dir, settings.model_version, settings.inference_threads)
         log.info("model loaded", extra={"fields": {"model_version": app.state.classifier.version}})
+        refresher = asyncio.create_task(refresh_container_metrics())
         yield
+        refresher.cancel()
         app.state.classifier = None
 
     app = FastAPI(
@@ -53,6 +56,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     instrumentator.instrument(app).expose(app, include_in_schema=False)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_request_bytes)
     return app
+
+
+async def refresh_container_metrics(every: float = 5.0) -> None:
+    while metrics.update_container_metrics():
+        await asyncio.sleep(every)
 
 
 async def validation_error(request: Request, exc: Exception) -> JSONResponse:

@@ -190,3 +190,17 @@ def test_ready_is_503_before_the_model_loads(settings):
     assert client.get("/ready").status_code == 503
     assert client.get("/api/v1/model").status_code == 503
     logging.getLogger().handlers[:] = []
+
+
+def test_container_metrics_come_from_cgroup_files(tmp_path):
+    from app.backend import metrics
+
+    (tmp_path / "memory.current").write_text("1048576\n")
+    (tmp_path / "memory.max").write_text("536870912\n")
+    (tmp_path / "cpu.stat").write_text("usage_usec 2500000\nuser_usec 2000000\n")
+    (tmp_path / "cpu.max").write_text("150000 100000\n")
+    assert metrics.update_container_metrics(tmp_path)
+    assert metrics.MEMORY_LIMIT._value.get() == 536870912
+    assert metrics.CPU_SECONDS._value.get() == 2.5
+    assert metrics.CPU_LIMIT._value.get() == 1.5
+    assert not metrics.update_container_metrics(tmp_path / "absent")

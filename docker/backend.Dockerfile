@@ -1,0 +1,38 @@
+# The backend: FastAPI + ONNX Runtime, the model baked in. No torch, no build tools in the final stage.
+ARG BASE_IMAGE=mnist-base:bookworm
+FROM ${BASE_IMAGE} AS build
+ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
+COPY build/ca-certificates/ /usr/local/share/ca-certificates/
+RUN apt-get update -q && apt-get install -y -q --no-install-recommends python3 python3-venv ca-certificates \
+    && update-ca-certificates && rm -rf /var/lib/apt/lists/*
+COPY app/backend/requirements.txt /tmp/requirements.txt
+# Left out of the final venv: packaging tools, tests, and onnxruntime's C library and offline tools (the Python
+# binding is self-contained: it does not link libonnxruntime.so).
+RUN python3 -m venv /opt/venv && /opt/venv/bin/pip install --progress-bar off -r /tmp/requirements.txt \
+    && cd /opt/venv/lib/python3*/site-packages \
+    && rm -rf pip setuptools pkg_resources _distutils_hack numpy/tests numpy/*/tests \
+        onnxruntime/capi/libonnxruntime.so* onnxruntime/transformers onnxruntime/quantization onnxruntime/tools \
+    && find /opt/venv -name __pycache__ -prune -exec rm -rf {} +
+
+FROM ${BASE_IMAGE}
+RUN apt-get update -q && apt-get install -y -q --no-install-recommends python3 \
+    && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /usr/share/doc/* /usr/share/man/* /usr/share/locale/* \
+        /usr/lib/python3.11/test /usr/lib/python3.11/idlelib /usr/lib/python3.11/ensurepip \
+        /usr/lib/python3.11/lib2to3 /usr/lib/python3.11/tkinter /usr/lib/python3.11/turtledemo \
+        /usr/lib/x86_64-linux-gnu/gconv \
+    && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin mnist
+COPY --from=build /opt/venv /opt/venv
+WORKDIR /app
+COPY app/__init__.py app/__init__.py
+COPY app/mnist app/mnist
+COPY app/backend app/backend
+ARG MODEL_VERSION
+COPY models/${MODEL_VERSION}/model.onnx models/${MODEL_VERSION}/metadata.json /app/models/${MODEL_VERSION}/
+RUN echo "${MODEL_VERSION}" > /app/models/current
+ENV PATH=/opt/venv/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
+    MNIST_MODEL_DIR=/app/models PROMETHEUS_MULTIPROC_DIR=/tmp/metrics
+USER 10001:10001
+EXPOSE 8000
+HEALTHCHECK --interval=5s --timeout=3s --start-period=30s --retries=3 \
+    CMD ["python3", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/ready', timeout=2)"]
+CMD ["python3", "-m", "app.backend"]

@@ -1,0 +1,168 @@
+"""Images without a registry: a Debian base made with debootstrap, then the app images built FROM it.
+
+Tags are immutable: `<service>:<git sha>-<model version>`, never `latest`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.table import Table
+
+from app.mnist import store
+from mnist_deploy.errors import DeployError
+from mnist_deploy.shell import console, run, succeeds
+
+ROOT = Path(__file__).resolve().parent.parent
+BASE_IMAGE = "mnist-base:bookworm"
+SUITE = "bookworm"
+CA_DIR = ROOT / "build" / "ca-certificates"
+WHEELHOUSE = ROOT / "build" / "wheelhouse"
+SERVICES = ("backend", "frontend", "prometheus")
+OPTIONAL_SERVICES = ("training",)
+
+
+@dataclass(frozen=True)
+class Built:
+    service: str
+    tag: str
+    image_id: str
+    size_mb: float
+    seconds: float
+
+
+def apt_mirror() -> str:
+    """The machine's own Debian mirror, read from its apt configuration."""
+    sources = sorted(Path("/etc/apt/sources.list.d").glob("*.sources"))
+    for path in sources:
+        for block in path.read_text().split("\n\n"):
+            if re.search(rf"^Suites:.*\b{SUITE}\b(?!-)", block, re.M) and "debian-security" not in block:
+                match = re.search(r"^URIs:\s*(\S+)", block, re.M)
+                if match:
+                    return match.group(1)
+    legacy = Path("/etc/apt/sources.list")
+    if legacy.is_file():
+        for line in legacy.read_text().splitlines():
+            parts = line.split()
+            if len(parts) >= 3 and parts[0] == "deb" and "security" not in parts[1]:
+                return parts[1] if not parts[1].startswith("[") else parts[2]
+    raise DeployError("no Debian mirror found in /etc/apt/sources.list.d/*.sources or /etc/apt/sources.list")
+
+
+def image_exists(tag: str) -> bool:
+    return succeeds(["docker", "image", "inspect", tag])
+
+
+def build_base(force: bool = False) -> str:
+    """debootstrap a minimal bookworm with the machine's mirror and `docker import` it."""
+    if image_exists(BASE_IMAGE) and not force:
+        console.print(f"base image {BASE_IMAGE} already present")
+        return BASE_IMAGE
+    if shutil.which("debootstrap") is None:
+        run(["apt-get", "install", "-y", "-q", "debootstrap"])
+    mirror = apt_mirror()
+    console.print(f"[bold]Building {BASE_IMAGE}[/] with debootstrap from the machine's mirror")
+    with tempfile.TemporaryDirectory(prefix="mnist-rootfs-") as tmp:
+        rootfs = Path(tmp) / "rootfs"
+        run(["debootstrap", "--variant=minbase", "--include=ca-certificates", SUITE, rootfs, mirror])
+        # Package lists, caches, docs and translations: images install what they need and need none of these.
+        for leftover in (
+            "var/lib/apt/lists",
+            "var/cache/apt",
+            "usr/share/doc",
+            "usr/share/man",
+            "usr/share/info",
+            "usr/share/locale",
+        ):
+            for item in (rootfs / leftover).glob("*"):
+                if item.is_dir() and not item.is_symlink():
+                    shutil.rmtree(item)
+                else:
+                    item.unlink()
+        tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
+        run(["docker", "import", "--change", "ENV LANG=C.UTF-8", "-", BASE_IMAGE], input=tar.communicate()[0])
+    return BASE_IMAGE
+
+
+def prepare_context(extra_ca_dir: Path | None, with_training: bool) -> None:
+    """Put the extra CA certificates (and torch's CPU wheel) where the Dockerfiles copy them from."""
+    shutil.rmtree(CA_DIR, ignore_errors=True)
+    CA_DIR.mkdir(parents=True)
+    (CA_DIR / "README").write_text("Extra CA certificates (*.crt) trusted by image builds.\n")
+    if extra_ca_dir is not None:
+        if not extra_ca_dir.is_dir():
+            raise DeployError(f"--ca-dir {extra_ca_dir} is not a directory")
+        for cert in sorted(extra_ca_dir.glob("*.crt")):
+            shutil.copy2(cert, CA_DIR / cert.name)
+    if with_training and not any(WHEELHOUSE.glob("torch-2.13.0*.whl")):
+        WHEELHOUSE.mkdir(parents=True, exist_ok=True)
+        run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "torch==2.13.0", "-d", WHEELHOUSE])
+
+
+def git_sha() -> str:
+    sha = run(["git", "rev-parse", "--short=12", "HEAD"], cwd=ROOT, quiet=True).strip()
+    dirty = run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, quiet=True)
+    if dirty:
+        diff = run(["git", "diff", "HEAD"], cwd=ROOT, quiet=True)
+        sha += "-dirty" + hashlib.sha256(diff.encode()).hexdigest()[:8]
+    return sha
+
+
+def release_tag(model_version: str) -> str:
+    return f"{git_sha()}-{model_version[:12]}"
+
+
+def build(services: list[str], model_dir: Path, extra_ca_dir: Path | None, base_image: str = BASE_IMAGE) -> list[Built]:
+    model_version = store.current_version(model_dir)
+    store.load(model_dir, model_version)  # refuse to bake a model that fails its integrity check
+    tag = release_tag(model_version)
+    prepare_context(extra_ca_dir, with_training="training" in services)
+    built = []
+    for index, service in enumerate(services, 1):
+        image = f"mnist-{service}:{tag}"
+        console.rule(f"[bold]{index}/{len(services)} {image}")
+        started = time.monotonic()
+        run(
+            [
+                "docker",
+                "build",
+                "--network",
+                "host",
+                "-f",
+                ROOT / "docker" / f"{service}.Dockerfile",
+                "--build-arg",
+                f"BASE_IMAGE={base_image}",
+                "--build-arg",
+                f"MODEL_VERSION={model_version}",
+                "--label",
+                f"org.opencontainers.image.revision={tag.split('-')[0]}",
+                "--label",
+                f"io.mnist.model-version={model_version}",
+                "-t",
+                image,
+                ROOT,
+            ]
+        )
+        info = json.loads(run(["docker", "image", "inspect", image], quiet=True))[0]
+        built.append(Built(service, image, info["Id"], info["Size"] / 1e6, time.monotonic() - started))
+    return built
+
+
+def table(built: list[Built]) -> Table:
+    result = Table(title="Images")
+    for column in ("service", "image", "id", "size", "build time"):
+        result.add_column(column)
+    for b in built:
+        result.add_row(
+            b.service, b.tag, b.image_id.removeprefix("sha256:")[:12], f"{b.size_mb:.0f} MB", f"{b.seconds:.0f} s"
+        )
+    return result

@@ -1,0 +1,189 @@
+"""Render the stack's files for every host of an inventory, deterministically, and validate them.
+
+Variables are read the way Ansible reads them: role defaults (roles/mnist_stack/defaults/main.yml), under the
+inventory's group_vars and host_vars as `ansible-inventory` resolves them, under extra vars.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import yaml
+
+from app.mnist import store
+from mnist_deploy import images
+from mnist_deploy.errors import DeployError
+from mnist_deploy.shell import run
+
+ROOT = Path(__file__).resolve().parent.parent
+INVENTORIES = ROOT / "inventories"
+TEMPLATES = ROOT / "templates"
+ROLE_DEFAULTS = ROOT / "roles" / "mnist_stack" / "defaults" / "main.yml"
+BUILD = ROOT / "build"
+
+# template → output path, relative to the host's folder; None: only when Grafana is enabled.
+FILES = {
+    "compose.yaml.j2": "compose.yaml",
+    "prometheus/prometheus.yml.j2": "prometheus/prometheus.yml",
+    "prometheus/rules.yml": "prometheus/rules.yml",
+    "prometheus/rules_test.yml": "prometheus/rules_test.yml",
+}
+GRAFANA_FILES = {
+    "grafana/provisioning/datasources/prometheus.yml.j2": "grafana/provisioning/datasources/prometheus.yml",
+    "grafana/provisioning/dashboards/dashboards.yml": "grafana/provisioning/dashboards/dashboards.yml",
+    "grafana/dashboards/mnist.json": "grafana/dashboards/mnist.json",
+}
+
+
+def environments() -> list[str]:
+    return sorted(p.name for p in INVENTORIES.iterdir() if (p / "hosts.yml").is_file())
+
+
+def inventory_hostvars(env: str) -> dict[str, dict[str, Any]]:
+    """Every host of ENV with its variables, as Ansible itself resolves the inventory."""
+    if env not in environments():
+        raise DeployError(f"unknown environment {env!r}; known: {', '.join(environments())}")
+    command = [str(Path(os.sys.executable).parent / "ansible-inventory"), "-i", str(INVENTORIES / env), "--list"]
+    try:
+        proc = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            check=False,
+            env={**os.environ, "ANSIBLE_INVENTORY_UNPARSED_WARNING": "False"},
+        )
+    except FileNotFoundError as exc:
+        raise DeployError("ansible-inventory is missing: install the project's requirements (make venv)") from exc
+    if proc.returncode != 0:
+        raise DeployError(f"ansible-inventory failed for {env}: {proc.stderr.strip()[-1000:]}")
+    inventory = json.loads(proc.stdout)
+    hostvars: dict[str, dict[str, Any]] = inventory.get("_meta", {}).get("hostvars", {})
+    hosts = sorted(
+        set(hostvars)
+        | set(inventory.get("all", {}).get("hosts", []))
+        | {h for group in inventory.values() if isinstance(group, dict) for h in group.get("hosts", [])}
+    )
+    if not hosts:
+        raise DeployError(f"inventory {env} has no hosts")
+    return {host: hostvars.get(host, {}) for host in hosts}
+
+
+def resolve(variables: dict[str, Any]) -> dict[str, Any]:
+    """Expand `{{ }}` in string values against the other variables, as Ansible does lazily."""
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined)
+    resolved = dict(variables)
+    for _ in range(5):
+        changed = False
+        for key, value in resolved.items():
+            if isinstance(value, str) and "{{" in value:
+                try:
+                    new = env.from_string(value).render(resolved)
+                except jinja2.UndefinedError as exc:
+                    raise DeployError(f"variable {key}: {exc.message}") from exc
+                changed |= new != value
+                resolved[key] = new
+        if not changed:
+            return resolved
+    raise DeployError("variables refer to each other in a loop")
+
+
+def host_variables(env: str, extra: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+    defaults = yaml.safe_load(ROLE_DEFAULTS.read_text())
+    result = {}
+    for host, inventory_vars in inventory_hostvars(env).items():
+        merged = {**defaults, **inventory_vars, **(extra or {}), "inventory_hostname": host, "source_dir": str(ROOT)}
+        result[host] = check_required(env, host, resolve(merged))
+    return result
+
+
+def check_required(env: str, host: str, variables: dict[str, Any]) -> dict[str, Any]:
+    if variables.get("mnist_stack_env") != env:
+        raise DeployError(f"{env}/{host}: mnist_stack_env is {variables.get('mnist_stack_env')!r}, expected {env!r}")
+    if not variables.get("mnist_stack_image_tag"):
+        raise DeployError(f"{env}/{host}: mnist_stack_image_tag is required (invoke build sets it)")
+    if variables.get("mnist_stack_grafana_enabled") and not variables.get("mnist_stack_grafana_admin_password"):
+        raise DeployError(
+            f"{env}/{host}: mnist_stack_grafana_admin_password is required when Grafana is enabled "
+            "(keep it in ansible-vault; there is no default)"
+        )
+    for service in ("backend", "frontend", "prometheus", "grafana"):
+        if (
+            variables.get(f"mnist_stack_{service}_published")
+            and variables.get(f"mnist_stack_{service}_replicas", 1) > 1
+        ):
+            raise DeployError(f"{env}/{host}: {service} has several replicas and a published port: they would clash")
+    return variables
+
+
+def default_image_tag(model_dir: Path = ROOT / "models") -> str:
+    return images.release_tag(store.current_version(model_dir))
+
+
+def render(env: str, extra: dict[str, Any] | None = None, out_root: Path = BUILD, validate: bool = True) -> Path:
+    """Write out_root/ENV/<host>/… and out_root/ENV/manifest.json; return the environment's folder."""
+    extra = dict(extra or {})
+    extra.setdefault("mnist_stack_image_tag", default_image_tag())
+    hosts = host_variables(env, extra)
+    jinja = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )  # nosec B701: YAML, not HTML
+    env_dir = out_root / env
+    shutil.rmtree(env_dir, ignore_errors=True)
+    manifest: dict[str, Any] = {"env": env, "image_tag": extra["mnist_stack_image_tag"], "hosts": {}}
+    for host, variables in hosts.items():
+        host_dir = env_dir / host
+        files = dict(FILES, **(GRAFANA_FILES if variables["mnist_stack_grafana_enabled"] else {}))
+        hashes = {}
+        for template, output in files.items():
+            target = host_dir / output
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if template.endswith(".j2"):
+                try:
+                    text = jinja.get_template(template).render(variables)
+                except jinja2.UndefinedError as exc:
+                    raise DeployError(f"{env}/{host}: {template}: {exc.message}") from exc
+                target.write_text(text)
+            else:
+                shutil.copyfile(TEMPLATES / template, target)
+            hashes[output] = hashlib.sha256(target.read_bytes()).hexdigest()
+        manifest["hosts"][host] = {"project": variables["mnist_stack_project"], "files": hashes}
+        if validate:
+            validate_host(host_dir, variables)
+    (env_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return env_dir
+
+
+def validate_host(host_dir: Path, variables: dict[str, Any]) -> None:
+    """docker compose config, promtool check config / check rules / test rules, and JSON for dashboards."""
+    compose_env = {**os.environ, "COMPOSE_PROJECT_NAME": variables["mnist_stack_project"]}
+    secrets = host_dir / "secrets"
+    needs_secret = variables["mnist_stack_grafana_enabled"]
+    if needs_secret:  # compose checks that secret files exist; a placeholder stands in while validating
+        secrets.mkdir(exist_ok=True)
+        (secrets / "grafana_admin_password").write_text("placeholder\n")
+    try:
+        run(["docker", "compose", "-f", host_dir / "compose.yaml", "config", "--quiet"], quiet=True, env=compose_env)
+    finally:
+        if needs_secret:
+            shutil.rmtree(secrets)
+    if shutil.which("promtool") is None:
+        raise DeployError("promtool is missing: apt-get install -y prometheus (it validates the rendered config)")
+    prometheus = host_dir / "prometheus"
+    run(["promtool", "check", "config", prometheus / "prometheus.yml"], quiet=True)
+    run(["promtool", "check", "rules", prometheus / "rules.yml"], quiet=True)
+    run(["promtool", "test", "rules", prometheus / "rules_test.yml"], quiet=True)
+    for dashboard in (host_dir / "grafana").rglob("*.json") if (host_dir / "grafana").is_dir() else []:
+        try:
+            json.loads(dashboard.read_text())
+        except json.JSONDecodeError as exc:
+            raise DeployError(f"{dashboard} is not valid JSON: {exc}") from exc

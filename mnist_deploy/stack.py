@@ -1,0 +1,109 @@
+"""The stack on the local engine: up, down, status, logs, clean — all through the rendered compose file."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from mnist_deploy import engine, images, render
+from mnist_deploy.errors import DeployError
+from mnist_deploy.shell import console, run
+
+LOCAL_HOST = "localhost"
+
+
+def compose_file(env: str, out_root: Path = render.BUILD) -> Path:
+    path = out_root / env / LOCAL_HOST / "compose.yaml"
+    if not path.is_file():
+        raise DeployError(f"{path} does not exist: run `invoke render --env={env}` (or `invoke up`) first")
+    return path
+
+
+def compose(env: str, *args: str, out_root: Path = render.BUILD, quiet: bool = False) -> str:
+    return run(["docker", "compose", "-f", compose_file(env, out_root), *args], quiet=quiet)
+
+
+def ensure_images(tag: str, extra_ca_dir: Path | None) -> None:
+    missing = [s for s in images.SERVICES if not images.image_exists(f"mnist-{s}:{tag}")]
+    if missing:
+        images.build_base()
+        console.print(images.table(images.build(missing, render.ROOT / "models", extra_ca_dir)))
+
+
+def up(
+    env: str = "dev",
+    extra: dict[str, Any] | None = None,
+    extra_ca_dir: Path | None = None,
+    out_root: Path = render.BUILD,
+    timeout: int = 180,
+) -> dict[str, Any]:
+    """Install the engine if needed, build missing images, render, and bring the stack up healthy."""
+    engine.ensure_engine()
+    extra = dict(extra or {})
+    extra.setdefault("mnist_stack_image_tag", render.default_image_tag())
+    ensure_images(extra["mnist_stack_image_tag"], extra_ca_dir)
+    render.render(env, extra, out_root)
+    compose(env, "up", "--detach", "--wait", "--wait-timeout", str(timeout), "--remove-orphans", out_root=out_root)
+    variables = render.host_variables(env, extra)[LOCAL_HOST]
+    return variables
+
+
+def urls(variables: dict[str, Any]) -> dict[str, str]:
+    address = variables["mnist_stack_bind_address"]
+    names = {"frontend": "App", "backend": "API docs", "prometheus": "Prometheus", "grafana": "Grafana"}
+    result = {}
+    for service, label in names.items():
+        if variables.get(f"mnist_stack_{service}_published") and (
+            service != "grafana" or variables["mnist_stack_grafana_enabled"]
+        ):
+            suffix = "/docs" if service == "backend" else ""
+            result[label] = f"http://{address}:{variables[f'mnist_stack_{service}_port']}{suffix}"
+    return result
+
+
+def down(env: str = "dev", volumes: bool = False, out_root: Path = render.BUILD) -> None:
+    compose(env, "down", "--remove-orphans", *(["--volumes"] if volumes else []), out_root=out_root)
+
+
+def services(env: str, out_root: Path = render.BUILD) -> list[dict[str, Any]]:
+    output = compose(env, "ps", "--all", "--format", "json", out_root=out_root, quiet=True)
+    rows = [json.loads(line) for line in output.splitlines() if line.strip().startswith("{")]
+    if len(rows) == 1 and isinstance(rows[0], list):
+        rows = rows[0]
+    return sorted(rows, key=lambda r: r.get("Name", ""))
+
+
+def status_table(env: str) -> Table:
+    table = Table(title=f"Stack {env}")
+    for column in ("service", "container", "state", "health", "ports"):
+        table.add_column(column)
+    for row in services(env):
+        health = row.get("Health") or "-"
+        colour = {"healthy": "green", "unhealthy": "red", "starting": "yellow"}.get(health, "white")
+        table.add_row(
+            row.get("Service", ""),
+            row.get("Name", ""),
+            row.get("State", ""),
+            f"[{colour}]{health}[/]",
+            row.get("Publishers")
+            and ", ".join(f"{p['URL']}:{p['PublishedPort']}" for p in row["Publishers"] if p.get("PublishedPort"))
+            or "-",
+        )
+    return table
+
+
+def clean(env: str = "dev", volumes: bool = False, out_root: Path = render.BUILD) -> list[str]:
+    """Remove the stack's containers and rendered files; data volumes only when VOLUMES is set."""
+    removed = []
+    path = out_root / env / LOCAL_HOST / "compose.yaml"
+    if path.is_file() and engine.engine_answers():
+        down(env, volumes=volumes, out_root=out_root)
+        removed.append(f"containers and networks of {env}" + (" and its data volumes" if volumes else ""))
+    if (out_root / env).exists():
+        shutil.rmtree(out_root / env)
+        removed.append(f"rendered files {out_root / env}")
+    return removed
