@@ -8,7 +8,7 @@ USER prometheus
 EXPOSE 9090
 VOLUME ["/prometheus"]
 HEALTHCHECK --interval=5s --timeout=3s --start-period=20s --retries=3 \
-    CMD ["promtool", "check", "healthy", "--url=http://127.0.0.1:9090"]
+    CMD ["promtool", "query", "instant", "http://127.0.0.1:9090", "vector(1)"]
 ENTRYPOINT ["prometheus", "--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus", \
     "--web.console.libraries=/usr/share/prometheus/console_libraries", \
     "--web.console.templates=/usr/share/prometheus/consoles"]
