@@ -4,7 +4,7 @@ VENV ?= .venv
 INVOKE := $(VENV)/bin/invoke
 STAMP := $(VENV)/.installed
 
-.PHONY: venv up test train lint
+.PHONY: venv up down build logs status test train lint clean
 
 venv: $(STAMP)
 
@@ -23,4 +23,8 @@ test: venv
 lint: venv
 	$(INVOKE) lint
 
-up: train
+up: venv
+	$(INVOKE) up
+
+down build logs status clean: venv
+	$(INVOKE) $@

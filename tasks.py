@@ -23,7 +23,7 @@ TEST_TIERS = {
     "all": "",
 }
 ENV_HELP = "Inventory to use: dev, staging or production"
-CA_HELP = "Folder of extra CA certificates (*.crt) that image builds trust (corporate proxies)"
+CA_HELP = "Folder of extra CA certificates (*.crt) image builds trust (default: /usr/local/share/ca-certificates)"
 
 
 def reports_errors(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -79,9 +79,7 @@ def render(c: Context, env: str = "dev", tag: str = "") -> None:
     }
 )
 @reports_errors
-def build(
-    c: Context, ca_dir: str = "/usr/local/share/ca-certificates", training: bool = False, base_image: str = ""
-) -> None:
+def build(c: Context, ca_dir: str = "", training: bool = False, base_image: str = "") -> None:
     """Build the app images, tagged <git sha>-<model version>, and print their sizes."""
     from mnist_deploy import engine, images
 
@@ -105,7 +103,7 @@ def base(c: Context, force: bool = False) -> None:
 
 @task(help={"env": ENV_HELP, "ca_dir": CA_HELP})
 @reports_errors
-def up(c: Context, env: str = "dev", ca_dir: str = "/usr/local/share/ca-certificates") -> None:
+def up(c: Context, env: str = "dev", ca_dir: str = "") -> None:
     """Bring the stack up on the local engine (installing the engine and building images if needed)."""
     from mnist_deploy import stack
 

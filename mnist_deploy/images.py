@@ -26,6 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 BASE_IMAGE = "mnist-base:bookworm"
 SUITE = "bookworm"
 CA_DIR = ROOT / "build" / "ca-certificates"
+# Where Debian keeps locally added CA certificates; trusted by image builds unless another folder is given.
+SYSTEM_EXTRA_CA_DIR = Path("/usr/local/share/ca-certificates")
 WHEELHOUSE = ROOT / "build" / "wheelhouse"
 SERVICES = ("backend", "frontend", "prometheus")
 OPTIONAL_SERVICES = ("training",)
@@ -98,6 +100,8 @@ def prepare_context(extra_ca_dir: Path | None, with_training: bool) -> None:
     shutil.rmtree(CA_DIR, ignore_errors=True)
     CA_DIR.mkdir(parents=True)
     (CA_DIR / "README").write_text("Extra CA certificates (*.crt) trusted by image builds.\n")
+    if extra_ca_dir is None and SYSTEM_EXTRA_CA_DIR.is_dir():
+        extra_ca_dir = SYSTEM_EXTRA_CA_DIR
     if extra_ca_dir is not None:
         if not extra_ca_dir.is_dir():
             raise DeployError(f"--ca-dir {extra_ca_dir} is not a directory")

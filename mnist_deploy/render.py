@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +51,7 @@ def inventory_hostvars(env: str) -> dict[str, dict[str, Any]]:
     """Every host of ENV with its variables, as Ansible itself resolves the inventory."""
     if env not in environments():
         raise DeployError(f"unknown environment {env!r}; known: {', '.join(environments())}")
-    command = [str(Path(os.sys.executable).parent / "ansible-inventory"), "-i", str(INVENTORIES / env), "--list"]
+    command = [str(Path(sys.executable).parent / "ansible-inventory"), "-i", str(INVENTORIES / env), "--list"]
     try:
         proc = subprocess.run(
             command,
@@ -149,7 +150,7 @@ def render(env: str, extra: dict[str, Any] | None = None, out_root: Path = BUILD
             target.parent.mkdir(parents=True, exist_ok=True)
             if template.endswith(".j2"):
                 try:
-                    text = jinja.get_template(template).render(variables)
+                    text = jinja.get_template(template).render(variables, vars=variables)
                 except jinja2.UndefinedError as exc:
                     raise DeployError(f"{env}/{host}: {template}: {exc.message}") from exc
                 target.write_text(text)

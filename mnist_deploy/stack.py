@@ -61,7 +61,8 @@ def urls(variables: dict[str, Any]) -> dict[str, str]:
             service != "grafana" or variables["mnist_stack_grafana_enabled"]
         ):
             suffix = "/docs" if service == "backend" else ""
-            result[label] = f"http://{address}:{variables[f'mnist_stack_{service}_port']}{suffix}"
+            port = variables[f"mnist_stack_{service}_host_port"] or variables[f"mnist_stack_{service}_port"]
+            result[label] = f"http://{address}:{port}{suffix}"
     return result
 
 

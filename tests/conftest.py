@@ -29,3 +29,11 @@ def onnx_session(default_model):
     import onnxruntime as ort
 
     return ort.InferenceSession(default_model.onnx_bytes, providers=["CPUExecutionProvider"])
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("stack", "the running stack the integration tests check")
+    group.addoption("--backend-url", default="", help="a running backend to test (default: start the test stack)")
+    group.addoption("--frontend-url", default="", help="a running frontend to test")
+    group.addoption("--prometheus-url", default="", help="a running Prometheus to test")
+    group.addoption("--timeout", type=float, default=10.0, help="seconds to wait for each endpoint")

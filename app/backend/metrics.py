@@ -24,7 +24,7 @@ INFERENCE_SECONDS = Histogram(
 )
 MODEL_INFO = Gauge("mnist_model_info", "The model this process serves (value 1)", ["version"], multiprocess_mode="max")
 
-# The container's own resource use and limits, from cgroup v2, for the CPU/RAM < 80 % targets. Every worker
+# The container's own resource use and limits, from cgroup v2 or v1, for the CPU/RAM < 80 % targets. Every worker
 # reads the same cgroup, so "max" across processes is the value.
 CGROUP = Path("/sys/fs/cgroup")
 MEMORY_USAGE = Gauge("mnist_container_memory_usage_bytes", "Memory used by the container", multiprocess_mode="max")
@@ -35,17 +35,36 @@ CPU_SECONDS = Gauge(
 CPU_LIMIT = Gauge("mnist_container_cpu_limit_cores", "CPU limit of the container in cores", multiprocess_mode="max")
 
 
-def update_container_metrics(cgroup: Path = CGROUP) -> bool:
-    """Refresh the container gauges; False when there is no cgroup v2 to read (not in a container)."""
+def read_cgroup(cgroup: Path = CGROUP) -> tuple[float, float, float, float] | None:
+    """(memory used, memory limit, CPU seconds used, CPU limit in cores) from cgroup v2 or v1, else None."""
+    unlimited_cores = float(os.cpu_count() or 1)
     try:
-        usage = int((cgroup / "memory.current").read_text())
-        limit_text = (cgroup / "memory.max").read_text().strip()
-        cpu_stat = dict(line.split() for line in (cgroup / "cpu.stat").read_text().splitlines())
-        quota, period = (cgroup / "cpu.max").read_text().split()
-    except (OSError, ValueError):
+        if (cgroup / "memory.current").is_file():
+            limit = (cgroup / "memory.max").read_text().strip()
+            stat = dict(line.split() for line in (cgroup / "cpu.stat").read_text().splitlines())
+            quota, period = (cgroup / "cpu.max").read_text().split()
+            return (
+                float((cgroup / "memory.current").read_text()),
+                float("inf") if limit == "max" else float(limit),
+                int(stat["usage_usec"]) / 1e6,
+                unlimited_cores if quota == "max" else int(quota) / int(period),
+            )
+        quota_us = int((cgroup / "cpu" / "cpu.cfs_quota_us").read_text())
+        return (
+            float((cgroup / "memory" / "memory.usage_in_bytes").read_text()),
+            float((cgroup / "memory" / "memory.limit_in_bytes").read_text()),
+            int((cgroup / "cpuacct" / "cpuacct.usage").read_text()) / 1e9,
+            unlimited_cores if quota_us < 0 else quota_us / int((cgroup / "cpu" / "cpu.cfs_period_us").read_text()),
+        )
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def update_container_metrics(cgroup: Path = CGROUP) -> bool:
+    """Refresh the container gauges; False when there is no cgroup to read (not in a container)."""
+    reading = read_cgroup(cgroup)
+    if reading is None:
         return False
-    MEMORY_USAGE.set(usage)
-    MEMORY_LIMIT.set(float("inf") if limit_text == "max" else int(limit_text))
-    CPU_SECONDS.set(int(cpu_stat["usage_usec"]) / 1e6)
-    CPU_LIMIT.set(float(os.cpu_count() or 1) if quota == "max" else int(quota) / int(period))
+    for gauge, value in zip((MEMORY_USAGE, MEMORY_LIMIT, CPU_SECONDS, CPU_LIMIT), reading, strict=True):
+        gauge.set(value)
     return True

@@ -204,3 +204,18 @@ def test_container_metrics_come_from_cgroup_files(tmp_path):
     assert metrics.CPU_SECONDS._value.get() == 2.5
     assert metrics.CPU_LIMIT._value.get() == 1.5
     assert not metrics.update_container_metrics(tmp_path / "absent")
+
+
+def test_container_metrics_read_cgroup_v1_too(tmp_path):
+    from app.backend import metrics
+
+    for name, value in {
+        "memory/memory.usage_in_bytes": "2048",
+        "memory/memory.limit_in_bytes": "4096",
+        "cpuacct/cpuacct.usage": "3000000000",
+        "cpu/cpu.cfs_quota_us": "50000",
+        "cpu/cpu.cfs_period_us": "100000",
+    }.items():
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text(value + "\n")
+    assert metrics.read_cgroup(tmp_path) == (2048.0, 4096.0, 3.0, 0.5)

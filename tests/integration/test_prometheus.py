@@ -1,0 +1,58 @@
+"""The real Prometheus of the stack: every target up, the rules loaded, the backend's series present."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def prometheus(stack) -> str:
+    if not stack.prometheus:
+        pytest.skip("no --prometheus-url given")
+    return stack.prometheus
+
+
+def targets(prometheus: str) -> list[dict]:
+    return httpx.get(f"{prometheus}/api/v1/targets", timeout=5).json()["data"]["activeTargets"]
+
+
+def test_every_scrape_target_is_up(prometheus):
+    deadline = time.monotonic() + 60
+    while True:
+        active = targets(prometheus)
+        if active and all(t["health"] == "up" for t in active) or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert {t["labels"]["job"] for t in active} == {"backend", "prometheus"}
+    assert all(t["health"] == "up" for t in active), [(t["scrapeUrl"], t["lastError"]) for t in active]
+
+
+def test_alert_and_recording_rules_are_loaded(prometheus):
+    groups = httpx.get(f"{prometheus}/api/v1/rules", timeout=5).json()["data"]["groups"]
+    rules = {r["name"]: r["type"] for g in groups for r in g["rules"]}
+    assert {
+        "MnistPredictLatencyHigh",
+        "MnistAvailabilityLow",
+        "MnistErrorRateHigh",
+        "MnistContainerCpuHigh",
+        "MnistContainerMemoryHigh",
+    } <= set(rules)
+    assert rules["mnist:predict_latency_seconds:p95_5m"] == "recording"
+    assert all(r["health"] == "ok" for g in groups for r in g["rules"])
+
+
+def test_backend_model_version_reaches_prometheus(prometheus, stack):
+    version = httpx.get(f"{stack.backend}/ready", timeout=5).json()["model_version"]
+    deadline = time.monotonic() + 60
+    while True:
+        result = httpx.get(f"{prometheus}/api/v1/query", params={"query": "mnist_model_info"}, timeout=5).json()
+        series = result["data"]["result"]
+        if series or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert [s["metric"]["version"] for s in series] == [version]

@@ -1,0 +1,92 @@
+import json
+
+import pytest
+import yaml
+
+from mnist_deploy import render
+from mnist_deploy.errors import DeployError
+
+TAG = "0123456789ab-a63674eff6c6"
+SECRET = {"mnist_stack_grafana_admin_password": "s3cret-from-vault"}
+
+
+def compose(out, env, host):
+    return yaml.safe_load((out / env / host / "compose.yaml").read_text())
+
+
+def test_dev_publishes_every_service_on_loopback_and_mounts_source(tmp_path):
+    render.render("dev", {"mnist_stack_image_tag": TAG}, tmp_path, validate=False)
+    services = compose(tmp_path, "dev", "localhost")["services"]
+    assert set(services) == {"backend", "frontend", "prometheus"}
+    assert services["backend"]["ports"] == ["127.0.0.1:8000:8000"]
+    assert services["frontend"]["ports"] == ["127.0.0.1:8501:8501"]
+    assert services["prometheus"]["ports"] == ["127.0.0.1:9090:9090"]
+    assert "--reload" in services["backend"]["command"]
+    assert services["backend"]["image"] == f"mnist-backend:{TAG}"
+    assert all(s["pull_policy"] == "never" for name, s in services.items())
+    assert services["backend"]["environment"]["MNIST_LOG_LEVEL"] == "DEBUG"
+
+
+def test_staging_publishes_only_the_frontend(tmp_path):
+    render.render("staging", {"mnist_stack_image_tag": TAG}, tmp_path, validate=False)
+    services = compose(tmp_path, "staging", "staging-1")["services"]
+    assert [name for name, s in services.items() if "ports" in s] == ["frontend"]
+    assert "command" not in services["backend"]
+    assert compose(tmp_path, "staging", "staging-1")["networks"]["internal"] == {"internal": True}
+
+
+def test_production_has_replicas_and_grafana_on_every_host(tmp_path):
+    render.render("production", {"mnist_stack_image_tag": TAG, **SECRET}, tmp_path, validate=False)
+    for host in ("prod-1", "prod-2"):
+        services = compose(tmp_path, "production", host)["services"]
+        assert services["backend"]["deploy"]["replicas"] == 2
+        assert "ports" not in services["backend"]
+        assert services["grafana"]["image"].startswith("grafana/grafana-oss:")
+        dashboard = json.loads((tmp_path / "production" / host / "grafana/dashboards/mnist.json").read_text())
+        assert dashboard["uid"] == "mnist-overview"
+    rendered = "".join(p.read_text() for p in (tmp_path / "production").rglob("*") if p.is_file())
+    assert SECRET["mnist_stack_grafana_admin_password"] not in rendered
+
+
+def test_rendering_is_deterministic(tmp_path):
+    first, second = tmp_path / "a", tmp_path / "b"
+    for out in (first, second):
+        render.render("production", {"mnist_stack_image_tag": TAG, **SECRET}, out, validate=False)
+    files = sorted(p.relative_to(first) for p in first.rglob("*") if p.is_file())
+    assert files
+    for path in files:
+        assert (first / path).read_bytes() == (second / path).read_bytes(), path
+    manifest = json.loads((first / "production" / "manifest.json").read_text())
+    assert set(manifest["hosts"]) == {"prod-1", "prod-2"}
+    assert manifest["image_tag"] == TAG
+
+
+def test_unknown_environment_names_the_known_ones(tmp_path):
+    with pytest.raises(DeployError, match="unknown environment 'prod'; known: dev, production, staging"):
+        render.render("prod", {"mnist_stack_image_tag": TAG}, tmp_path, validate=False)
+
+
+def test_missing_grafana_password_is_named(tmp_path):
+    with pytest.raises(DeployError, match="mnist_stack_grafana_admin_password is required"):
+        render.render("production", {"mnist_stack_image_tag": TAG}, tmp_path, validate=False)
+    assert not (tmp_path / "production").exists()
+
+
+def test_published_port_with_several_replicas_is_refused(tmp_path):
+    extra = {"mnist_stack_image_tag": TAG, "mnist_stack_backend_replicas": 2}
+    with pytest.raises(DeployError, match="backend has several replicas and a published port"):
+        render.render("dev", extra, tmp_path, validate=False)
+
+
+def test_rendered_files_pass_compose_and_promtool_checks(tmp_path):
+    render.render("production", {"mnist_stack_image_tag": TAG, **SECRET}, tmp_path, validate=True)
+    assert not (tmp_path / "production" / "prod-1" / "secrets").exists()
+
+
+def test_validation_catches_a_broken_prometheus_config(tmp_path):
+    env_dir = render.render("dev", {"mnist_stack_image_tag": TAG}, tmp_path, validate=False)
+    host_dir = env_dir / "localhost"
+    (host_dir / "prometheus" / "prometheus.yml").write_text("scrape_configs:\n  - job_name: x\n    bogus: 1\n")
+    variables = render.host_variables("dev", {"mnist_stack_image_tag": TAG})["localhost"]
+    with pytest.raises(DeployError, match="promtool check config"):
+        render.validate_host(host_dir, variables)
