@@ -18,11 +18,12 @@ EXAMPLE_IMAGE = [0.0] * 784
 
 
 class PredictRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"image": EXAMPLE_IMAGE}]})
+    model_config = ConfigDict(extra="forbid")
 
     image: ImageData = Field(
+        examples=[EXAMPLE_IMAGE],
         description="A digit already in MNIST form: 28x28 in [0, 1], white ink on black, centred. "
-        "Use /api/v1/predict/image for arbitrary pictures."
+        "Use /api/v1/predict/image for arbitrary pictures.",
     )
 
 

@@ -15,6 +15,7 @@ import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -124,7 +125,8 @@ def load_mnist(data_dir: Path, idx_dir: Path | None = None) -> Mnist:
     checksums = {IDX_FILES[k][0]: IDX_FILES[k][1] for k in IDX_FILES}
     data_dir.mkdir(parents=True, exist_ok=True)
     partial = cache.with_suffix(".partial.npz")
-    np.savez_compressed(partial, **arrays, checksums=np.array(sorted(checksums.items())))
+    payload: dict[str, Any] = {**arrays, "checksums": np.array(sorted(checksums.items()))}
+    np.savez_compressed(partial, **payload)
     os.replace(partial, cache)
     return Mnist(**arrays, checksums=checksums)
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import struct
+from typing import Any
 
 import numpy as np
 
-_DTYPES = {
+_DTYPES: dict[int, np.dtype[Any]] = {
     0x08: np.dtype(np.uint8),
     0x09: np.dtype(np.int8),
     0x0B: np.dtype(">i2"),

@@ -9,6 +9,9 @@ from app.mnist.contract import MNIST_MEAN, MNIST_STD, NUM_CLASSES
 
 
 class DigitNet(nn.Module):
+    mean: torch.Tensor
+    std: torch.Tensor
+
     def __init__(self, channels: tuple[int, int] = (32, 64), hidden: int = 128, dropout: float = 0.25) -> None:
         super().__init__()
         c1, c2 = channels

@@ -207,7 +207,7 @@ def export(
     torch.onnx.export(
         model,
         (torch.zeros(1, 1, contract.IMAGE_SIZE, contract.IMAGE_SIZE),),
-        buffer,
+        buffer,  # type: ignore[arg-type]  # a file object is accepted; the stub names only paths
         input_names=[contract.INPUT_NAME],
         output_names=[contract.OUTPUT_NAME],
         dynamic_axes={contract.INPUT_NAME: {0: "batch"}, contract.OUTPUT_NAME: {0: "batch"}},

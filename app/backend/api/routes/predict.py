@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from fastapi import APIRouter, HTTPException, UploadFile
 
@@ -23,7 +25,7 @@ from app.mnist.preprocessing import (
 
 router = APIRouter(prefix="/api/v1/predict", tags=["predict"])
 
-ERRORS = {
+ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorResponse, "description": "The body could not be parsed (not JSON, or not UTF-8)"},
     422: {"model": ValidationErrorResponse, "description": "The body or the image fails validation"},
     413: {"model": ErrorResponse, "description": "Body, file or image dimensions over the limit"},
