@@ -19,6 +19,8 @@ RUN apt-get update -q && apt-get install -y -q --no-install-recommends python3 \
     && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /usr/share/doc/* /usr/share/man/* /usr/share/locale/* \
         /usr/lib/python3.11/test /usr/lib/python3.11/idlelib /usr/lib/python3.11/ensurepip \
         /usr/lib/python3.11/lib2to3 /usr/lib/python3.11/tkinter /usr/lib/python3.11/turtledemo \
+        /usr/lib/python3.11/pydoc_data \
+    && find /usr/lib/python3.11 -name __pycache__ -prune -exec rm -rf {} + \
     && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin mnist
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
