@@ -41,23 +41,25 @@ def test_predict_with_an_empty_canvas_sends_nothing(page):
     assert "Draw a digit on the canvas first" in page.info[0].value
 
 
-def test_backend_down_shows_a_message_and_a_retry(page):
+def retry_against(page: AppTest, **backend_answer) -> respx.Route:
+    """Run the page as after a press on Retry, with the backend's predict endpoint answering as given."""
     with respx.mock as mock:
-        mock.post(f"{BACKEND}/api/v1/predict/image").mock(side_effect=httpx.ConnectError("refused"))
-        page.session_state["pending"] = (b"png", "canvas.png", "image/png", "canvas")
+        route = mock.post(f"{BACKEND}/api/v1/predict/image").mock(**backend_answer)
+        page.session_state["pending"] = (b"\x89PNG", "canvas.png", "image/png", "canvas")
         page.session_state["retrying"] = True
         page.run()
+    return route
+
+
+def test_backend_down_shows_a_message_and_a_retry(page):
+    retry_against(page, side_effect=httpx.ConnectError("refused"))
     assert not page.exception
     assert "cannot be reached" in page.error[0].value
     assert any(button.label == "Retry" for button in page.button)
 
 
 def test_retry_resends_and_shows_the_answer_built_from_the_base_url(page):
-    with respx.mock as mock:
-        route = mock.post(f"{BACKEND}/api/v1/predict/image").mock(return_value=httpx.Response(200, json=ANSWER))
-        page.session_state["pending"] = (b"\x89PNG", "canvas.png", "image/png", "canvas")
-        page.session_state["retrying"] = True
-        page.run()
+    route = retry_against(page, return_value=httpx.Response(200, json=ANSWER))
     assert route.call_count == 1
     assert b'name="file"; filename="canvas.png"' in route.calls[0].request.content
     assert page.subheader[0].value == "Prediction: 3"
@@ -76,21 +78,13 @@ def test_retry_resends_and_shows_the_answer_built_from_the_base_url(page):
     ids=["refused", "server_error", "not_json", "missing_fields"],
 )
 def test_backend_errors_become_messages_not_tracebacks(page, response, message):
-    with respx.mock as mock:
-        mock.post(f"{BACKEND}/api/v1/predict/image").mock(return_value=response)
-        page.session_state["pending"] = (b"png", "canvas.png", "image/png", "canvas")
-        page.session_state["retrying"] = True
-        page.run()
+    retry_against(page, return_value=response)
     assert not page.exception
     assert message in page.error[0].value
 
 
 def test_slow_backend_times_out_with_a_message(page):
-    with respx.mock as mock:
-        mock.post(f"{BACKEND}/api/v1/predict/image").mock(side_effect=httpx.ReadTimeout("slow"))
-        page.session_state["pending"] = (b"png", "canvas.png", "image/png", "canvas")
-        page.session_state["retrying"] = True
-        page.run()
+    retry_against(page, side_effect=httpx.ReadTimeout("slow"))
     assert "did not answer in time" in page.error[0].value
 
 
