@@ -10,7 +10,7 @@ COPY app/backend/requirements.txt /tmp/requirements.txt
 # binding is self-contained: it does not link libonnxruntime.so).
 RUN python3 -m venv /opt/venv && /opt/venv/bin/pip install --progress-bar off -r /tmp/requirements.txt \
     && cd /opt/venv/lib/python3*/site-packages \
-    && rm -rf pip setuptools pkg_resources _distutils_hack numpy/tests numpy/*/tests \
+    && rm -rf pip setuptools pkg_resources _distutils_hack distutils-precedence.pth numpy/tests numpy/*/tests \
         onnxruntime/capi/libonnxruntime.so* onnxruntime/transformers onnxruntime/quantization onnxruntime/tools \
     && find /opt/venv -name __pycache__ -prune -exec rm -rf {} +
 

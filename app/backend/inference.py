@@ -12,6 +12,8 @@ import onnxruntime as ort
 from app.backend import metrics
 from app.mnist import contract, store
 
+ort.disable_telemetry_events()  # nothing leaves the process; the read-only root has no place for a device id
+
 
 @dataclass(frozen=True)
 class Prediction:
