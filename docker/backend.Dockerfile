@@ -31,7 +31,7 @@ ARG MODEL_VERSION
 COPY models/${MODEL_VERSION}/model.onnx models/${MODEL_VERSION}/metadata.json /app/models/${MODEL_VERSION}/
 RUN echo "${MODEL_VERSION}" > /app/models/current
 ENV PATH=/opt/venv/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
-    MNIST_MODEL_DIR=/app/models PROMETHEUS_MULTIPROC_DIR=/tmp/metrics
+    MNIST_MODEL_DIR=/app/models PROMETHEUS_MULTIPROC_DIR=/tmp/metrics HOME=/tmp
 USER 10001:10001
 EXPOSE 8000
 HEALTHCHECK --interval=5s --timeout=3s --start-period=30s --retries=3 \
