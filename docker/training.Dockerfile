@@ -1,4 +1,4 @@
-# Training: the Kedro pipeline. torch comes from the wheelhouse (the CPU build), never from an index.
+# Training: the Kedro pipeline. torch is the CPU build from the wheelhouse (+cpu exists nowhere else), never a CUDA one.
 ARG BASE_IMAGE=mnist-base:bookworm
 FROM ${BASE_IMAGE} AS build
 ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
@@ -8,7 +8,7 @@ RUN apt-get update -q && apt-get install -y -q --no-install-recommends python3 p
 COPY build/wheelhouse/ /wheels/
 COPY app/training/requirements.txt /tmp/requirements.txt
 RUN python3 -m venv /opt/venv \
-    && /opt/venv/bin/pip install --progress-bar off --no-index --find-links /wheels torch==2.13.0 \
+    && /opt/venv/bin/pip install --progress-bar off --find-links /wheels "torch==2.13.0+cpu" \
     && /opt/venv/bin/pip install --progress-bar off --find-links /wheels -r /tmp/requirements.txt \
     && find /opt/venv -name __pycache__ -prune -exec rm -rf {} +
 
