@@ -27,8 +27,10 @@ WORKDIR /app
 COPY app/__init__.py app/__init__.py
 COPY app/mnist app/mnist
 COPY app/backend app/backend
+# MODEL_DIR: the model store, relative to the build context (models/, or build/release-models/ for CI releases).
+ARG MODEL_DIR=models
 ARG MODEL_VERSION
-COPY models/${MODEL_VERSION}/model.onnx models/${MODEL_VERSION}/metadata.json /app/models/${MODEL_VERSION}/
+COPY ${MODEL_DIR}/${MODEL_VERSION}/model.onnx ${MODEL_DIR}/${MODEL_VERSION}/metadata.json /app/models/${MODEL_VERSION}/
 RUN echo "${MODEL_VERSION}" > /app/models/current
 ENV PATH=/opt/venv/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
     MNIST_MODEL_DIR=/app/models PROMETHEUS_MULTIPROC_DIR=/tmp/metrics HOME=/tmp

@@ -125,7 +125,23 @@ def release_tag(model_version: str) -> str:
     return f"{git_sha()}-{model_version[:12]}"
 
 
+def docker_build(service: str, image: str, build_args: dict[str, str], labels: dict[str, str]) -> None:
+    args: list[str | Path] = ["docker", "build", "--network", "host", "-f", ROOT / "docker" / f"{service}.Dockerfile"]
+    for key, value in build_args.items():
+        args += ["--build-arg", f"{key}={value}"]
+    for key, value in labels.items():
+        args += ["--label", f"{key}={value}"]
+    run([*args, "-t", image, ROOT])
+
+
+def image_id(image: str) -> str:
+    return run(["docker", "image", "inspect", "--format", "{{.Id}}", image], quiet=True).strip()
+
+
 def build(services: list[str], model_dir: Path, extra_ca_dir: Path | None, base_image: str = BASE_IMAGE) -> list[Built]:
+    model_dir = model_dir.resolve()
+    if not model_dir.is_relative_to(ROOT):
+        raise DeployError(f"the model store {model_dir} must be inside the build context {ROOT}")
     model_version = store.current_version(model_dir)
     store.load(model_dir, model_version)  # refuse to bake a model that fails its integrity check
     tag = release_tag(model_version)
@@ -135,27 +151,15 @@ def build(services: list[str], model_dir: Path, extra_ca_dir: Path | None, base_
         image = f"mnist-{service}:{tag}"
         console.rule(f"[bold]{index}/{len(services)} {image}")
         started = time.monotonic()
-        run(
-            [
-                "docker",
-                "build",
-                "--network",
-                "host",
-                "-f",
-                ROOT / "docker" / f"{service}.Dockerfile",
-                "--build-arg",
-                f"BASE_IMAGE={base_image}",
-                "--build-arg",
-                f"MODEL_VERSION={model_version}",
-                "--label",
-                f"org.opencontainers.image.revision={tag.split('-')[0]}",
-                "--label",
-                f"io.mnist.model-version={model_version}",
-                "-t",
-                image,
-                ROOT,
-            ]
-        )
+        labels = {"org.opencontainers.image.revision": tag.split("-")[0]}
+        if service == "backend":  # only the backend holds the model: the others keep their id across models
+            labels["io.mnist.model-version"] = model_version
+        build_args = {
+            "BASE_IMAGE": base_image,
+            "MODEL_DIR": str(model_dir.relative_to(ROOT)),
+            "MODEL_VERSION": model_version,
+        }
+        docker_build(service, image, build_args, labels)
         info = json.loads(run(["docker", "image", "inspect", image], quiet=True))[0]
         built.append(Built(service, image, info["Id"], info["Size"] / 1e6, time.monotonic() - started))
     return built

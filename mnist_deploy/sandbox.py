@@ -1,0 +1,125 @@
+"""A sandbox to deploy to: a bastion and two target hosts as containers on a private Docker network.
+
+Only the bastion's SSH is published (127.0.0.1:2222); the targets are reached through it (ProxyJump), exactly as
+inventories/staging and inventories/production describe real servers. Each target runs its own Docker engine
+(on a volume, so images shipped to it never touch the machine's engine).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+
+from mnist_deploy import engine, images, render, ssh
+from mnist_deploy.errors import DeployError
+from mnist_deploy.shell import console, run, succeeds
+
+ENV = "sandbox"
+HOST_IMAGE = "mnist-sandbox-host:bookworm"
+NETWORK = "mnist-sandbox"
+BASTION = "mnist-sandbox-bastion"
+LABEL = "io.mnist.sandbox=1"
+KEY = render.BUILD / "sandbox" / "id_ed25519"
+# The flags that run a Docker engine inside a container on these machines (--privileged is refused here).
+ENGINE_FLAGS = [
+    "--cap-add",
+    "ALL",
+    "--cap-drop",
+    "SYS_RESOURCE",
+    "--security-opt",
+    "seccomp=unconfined",
+    "-v",
+    "/sys/fs/cgroup:/sys/fs/cgroup:rw",
+]
+
+
+def recipe_hash() -> str:
+    digest = hashlib.sha256()
+    for name in ("host.Dockerfile", "host-entrypoint.sh"):
+        digest.update((render.ROOT / "docker" / name).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def build_host_image() -> None:
+    recipe = recipe_hash()
+    if images.image_exists(HOST_IMAGE):
+        current = run(
+            ["docker", "image", "inspect", "--format", '{{index .Config.Labels "io.mnist.recipe"}}', HOST_IMAGE],
+            quiet=True,
+        ).strip()
+        if current == recipe:
+            return
+    images.build_base()
+    images.prepare_context(None, with_training=False)
+    images.docker_build("host", HOST_IMAGE, {"BASE_IMAGE": images.BASE_IMAGE}, {"io.mnist.recipe": recipe})
+
+
+def targets() -> list[str]:
+    return sorted(render.inventory_hostvars(ENV))
+
+
+def container(host: str) -> str:
+    return f"mnist-sandbox-{host}"
+
+
+def ensure_key() -> Path:
+    if not KEY.is_file():
+        KEY.parent.mkdir(parents=True, exist_ok=True)
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "mnist-sandbox", "-f", KEY], quiet=True)
+    KEY.chmod(0o600)
+    return KEY
+
+
+def is_up() -> bool:
+    return succeeds(["docker", "container", "inspect", BASTION])
+
+
+def up(timeout: float = 60) -> list[str]:
+    """Start the bastion and the targets (fresh host keys), and wait until each answers SSH through the bastion."""
+    engine.ensure_engine()
+    if is_up():
+        down()
+    build_host_image()
+    key = ensure_key()
+    hosts = targets()
+    port = render.inventory_hostvars(ENV)[hosts[0]]["mnist_bastion_port"]
+    run(["docker", "network", "create", "--internal", "--label", LABEL, NETWORK], quiet=True)
+    authorized = ["-v", f"{key}.pub:/etc/ssh/authorized_keys/deploy:ro"]
+    run(
+        ["docker", "run", "-d", "--name", BASTION, "--hostname", "bastion", "--label", LABEL, *authorized]
+        + ["-p", f"127.0.0.1:{port}:22", HOST_IMAGE],
+        quiet=True,
+    )
+    run(["docker", "network", "connect", NETWORK, BASTION], quiet=True)
+    for host in hosts:
+        run(
+            ["docker", "run", "-d", "--name", container(host), "--hostname", host, "--label", LABEL]
+            + ["--network", NETWORK, "--network-alias", host, *ENGINE_FLAGS, *authorized]
+            + ["-v", f"{container(host)}-docker:/var/lib/docker", HOST_IMAGE, "engine"],
+            quiet=True,
+        )
+    known_hosts = ssh.config_path(ENV).with_name("known_hosts")
+    known_hosts.unlink(missing_ok=True)  # new containers, new host keys
+    config = ssh.write_config(ENV)
+    deadline = time.monotonic() + timeout
+    for host in hosts:
+        while not succeeds(["ssh", "-F", config, "-o", "ConnectTimeout=5", host, "true"], timeout=15):
+            if time.monotonic() > deadline:
+                raise DeployError(f"{host} does not answer SSH through the bastion after {timeout:.0f} s")
+            time.sleep(1)
+        console.print(f"{host}: SSH through the bastion answers")
+    return hosts
+
+
+def down() -> list[str]:
+    """Remove the sandbox's containers, their engines' volumes and the network: nothing is left running."""
+    names = run(["docker", "ps", "-aq", "--filter", f"label={LABEL}"], quiet=True).split()
+    if names:
+        run(["docker", "rm", "-f", "-v", *names], quiet=True)
+    volumes = run(["docker", "volume", "ls", "-q", "--filter", "name=mnist-sandbox-"], quiet=True).split()
+    if volumes:
+        run(["docker", "volume", "rm", *volumes], quiet=True)
+    if succeeds(["docker", "network", "inspect", NETWORK]):
+        run(["docker", "network", "rm", NETWORK], quiet=True)
+    return names

@@ -1,0 +1,79 @@
+"""One ssh_config per environment, written from its inventory: Ansible and testinfra both connect with it.
+
+With `mnist_bastion_mode: through` every host is reached with ProxyJump through the bastion; with `on` (Ansible
+runs on the bastion itself) the hosts are reached directly.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from mnist_deploy import render
+from mnist_deploy.errors import DeployError
+
+BASTION_MODES = ("through", "on")
+
+
+def config_path(env: str, out_root: Path = render.BUILD) -> Path:
+    return out_root / "ssh" / env / "config"
+
+
+def _path(value: str) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else render.ROOT / path
+
+
+def config_text(env: str, hostvars: dict[str, dict[str, Any]], out_root: Path = render.BUILD) -> str:
+    known_hosts = out_root / "ssh" / env / "known_hosts"
+    blocks = []
+    bastion_written = False
+    for host, variables in sorted(hostvars.items()):
+        if variables.get("ansible_connection") == "local":
+            raise DeployError(f"{env}/{host} is a local host: there is nothing to reach over SSH")
+        mode = variables.get("mnist_bastion_mode", "through")
+        if mode not in BASTION_MODES:
+            raise DeployError(f"{env}/{host}: mnist_bastion_mode is {mode!r}; choose one of {', '.join(BASTION_MODES)}")
+        common = [
+            f"  IdentityFile {_path(variables['mnist_ssh_identity_file'])}",
+            "  IdentitiesOnly yes",
+            f"  UserKnownHostsFile {known_hosts}",
+            f"  StrictHostKeyChecking {variables.get('mnist_ssh_strict_host_key_checking', 'yes')}",
+            "  ServerAliveInterval 15",
+        ]
+        if mode == "through" and not bastion_written:
+            blocks.append(
+                "\n".join(
+                    [
+                        f"Host mnist-bastion-{env}",
+                        f"  HostName {variables['mnist_bastion_host']}",
+                        f"  Port {variables.get('mnist_bastion_port', 22)}",
+                        f"  User {variables['mnist_bastion_user']}",
+                        f"  HostKeyAlias mnist-bastion-{env}",
+                        *common,
+                    ]
+                )
+            )
+            bastion_written = True
+        address = variables.get("ansible_host", host)
+        names = " ".join(dict.fromkeys([host, address]))
+        lines = [
+            f"Host {names}",
+            f"  HostName {address}",
+            f"  Port {variables.get('ansible_port', 22)}",
+            f"  User {variables.get('ansible_user', 'deploy')}",
+            f"  HostKeyAlias {host}",
+            *common,
+        ]
+        if mode == "through":
+            lines.append(f"  ProxyJump mnist-bastion-{env}")
+        blocks.append("\n".join(lines))
+    return f"# Written by invoke from inventories/{env}; do not edit.\n" + "\n\n".join(blocks) + "\n"
+
+
+def write_config(env: str, out_root: Path = render.BUILD) -> Path:
+    hostvars = render.inventory_hostvars(env)
+    path = config_path(env, out_root)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(config_text(env, hostvars, out_root))
+    return path
