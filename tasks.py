@@ -174,5 +174,105 @@ def lint(c: Context) -> None:
     c.run(f"{sys.executable} -m mypy")
 
 
+REMOTE_ENV_HELP = "Inventory to deploy to: sandbox, staging or production"
+LOCK_HELP = "First remove a deploy lock left by a deploy that died (the refusal says who held it)"
+
+
+@task(
+    help={
+        "env": REMOTE_ENV_HELP,
+        "break_lock": LOCK_HELP,
+        "check": "Dry run: ansible --check --diff, nothing changes on the hosts",
+    }
+)
+@reports_errors
+def deploy(c: Context, env: str = "sandbox", break_lock: bool = False, check: bool = False) -> None:
+    """Ship the current release to every host of ENV, one at a time, gated; roll back a host that fails."""
+    from mnist_deploy import deploy as deployer
+
+    deployer.deploy(env, Path(c.mnist.model_dir), break_lock=break_lock, check=check)
+
+
+@task(
+    help={"env": REMOTE_ENV_HELP, "to": "Release id to go back to (default: the previous one)", "break_lock": LOCK_HELP}
+)
+@reports_errors
+def rollback(c: Context, env: str = "sandbox", to: str = "", break_lock: bool = False) -> None:
+    """Re-activate the previous release (or --to ID) on every host of ENV, gated."""
+    from mnist_deploy import deploy as deployer
+
+    deployer.rollback(env, to, break_lock=break_lock)
+
+
+@task(help={"env": REMOTE_ENV_HELP})
+@reports_errors
+def releases(c: Context, env: str = "sandbox") -> None:
+    """List the releases each host of ENV keeps, which is current and which previous."""
+    from mnist_deploy import deploy as deployer
+
+    deployer.console.print(deployer.releases(env))
+
+
+@task(help={"env": REMOTE_ENV_HELP, "pytest_args": "Extra arguments for pytest"})
+@reports_errors
+def verify(c: Context, env: str = "sandbox", pytest_args: str = "") -> None:
+    """Check every host of ENV with testinfra through the bastion (tests/infra): the nightly check."""
+    from mnist_deploy import ssh
+
+    config = ssh.write_config(env)
+    c.run(
+        f"{sys.executable} -m pytest tests/infra -m infra --env={env} --ssh-config={config} {pytest_args}",
+        pty=sys.stdout.isatty(),
+    )
+
+
+@task
+@reports_errors
+def bootstrap(c: Context, env: str = "sandbox") -> None:
+    """Install the Docker engine and Compose v2 on every host of ENV (playbooks/bootstrap.yml)."""
+    from mnist_deploy import deploy as deployer
+
+    deployer.playbook(env, "bootstrap", {})
+
+
+@task(name="up")
+@reports_errors
+def sandbox_up(c: Context) -> None:
+    """Start the sandbox: a bastion (SSH on 127.0.0.1:2222) and two target hosts behind it."""
+    from mnist_deploy import sandbox
+
+    for host in sandbox.up():
+        print(f"{host}: reachable through the bastion (inventories/sandbox)")
+
+
+@task(name="down")
+@reports_errors
+def sandbox_down(c: Context) -> None:
+    """Remove the sandbox's containers, volumes and network."""
+    from mnist_deploy import sandbox
+
+    removed = sandbox.down()
+    print(f"removed {len(removed)} sandbox containers")
+
+
 images = Collection("images", base)
-ns = Collection(train, render, build, up, down, status, logs, clean, test, lint, images)
+sandbox_tasks = Collection("sandbox", sandbox_up, sandbox_down)
+ns = Collection(
+    train,
+    render,
+    build,
+    up,
+    down,
+    status,
+    logs,
+    clean,
+    test,
+    lint,
+    bootstrap,
+    deploy,
+    rollback,
+    releases,
+    verify,
+    images,
+    sandbox_tasks,
+)

@@ -27,11 +27,11 @@ def compose(env: str, *args: str, out_root: Path = render.BUILD, quiet: bool = F
     return run(["docker", "compose", "-f", compose_file(env, out_root), *args], quiet=quiet)
 
 
-def ensure_images(tag: str, extra_ca_dir: Path | None) -> None:
+def ensure_images(tag: str, extra_ca_dir: Path | None, model_dir: Path = render.ROOT / "models") -> None:
     missing = [s for s in images.SERVICES if not images.image_exists(f"mnist-{s}:{tag}")]
     if missing:
         images.build_base()
-        console.print(images.table(images.build(missing, render.ROOT / "models", extra_ca_dir)))
+        console.print(images.table(images.build(missing, model_dir, extra_ca_dir)))
 
 
 def up(

@@ -1,0 +1,166 @@
+"""Releases on remote hosts: assemble a release, run the playbooks through the bastion, report per host.
+
+A release is one immutable unit: image ids, model version, git sha and the hashes of the files rendered for each
+host. Its id is a hash of exactly those, so deploying the same release twice is recognised as such.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from app.mnist import store
+from mnist_deploy import engine, images, render, ssh, stack
+from mnist_deploy.errors import DeployError
+from mnist_deploy.shell import console
+
+PLAYBOOKS = render.ROOT / "playbooks"
+IMAGE_CACHE = render.BUILD / "images"
+REMOTE_ENVS_EXCLUDED = ("dev",)
+
+
+def deployer() -> str:
+    return f"{getpass.getuser()}@{socket.gethostname()}"
+
+
+def release_id(release: dict[str, Any]) -> str:
+    identity = {key: release[key] for key in ("env", "images", "model_version", "files")}
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def assemble(env: str, model_dir: Path, extra_ca_dir: Path | None = None, out_root: Path = render.BUILD) -> dict:
+    """Build what is missing, render ENV, and describe the release: build/ENV/release.json."""
+    if env in REMOTE_ENVS_EXCLUDED:
+        raise DeployError(f"{env} runs on this machine: use `invoke up --env={env}`")
+    engine.ensure_engine()
+    model_version = store.current_version(model_dir)
+    tag = images.release_tag(model_version)
+    stack.ensure_images(tag, extra_ca_dir, model_dir)
+    env_dir = render.render(env, {"mnist_stack_image_tag": tag}, out_root)
+    manifest = json.loads((env_dir / "manifest.json").read_text())
+    release: dict[str, Any] = {
+        "env": env,
+        "image_tag": tag,
+        "git_sha": tag.split("-")[0],
+        "model_version": model_version,
+        "images": [
+            {"service": s, "ref": f"mnist-{s}:{tag}", "id": images.image_id(f"mnist-{s}:{tag}")}
+            for s in images.SERVICES
+        ],
+        "files": {host: entry["files"] for host, entry in manifest["hosts"].items()},
+    }
+    release["id"] = release_id(release)
+    release["assembled"] = datetime.now(UTC).isoformat(timespec="seconds")
+    release["by"] = deployer()
+    (env_dir / "release.json").write_text(json.dumps(release, indent=2, sort_keys=True) + "\n")
+    return release
+
+
+def playbook(env: str, name: str, extra: dict[str, Any], check: bool = False) -> None:
+    """Run playbooks/NAME.yml on ENV's inventory through its ssh_config; raise DeployError if it fails."""
+    ssh.write_config(env)
+    results = render.BUILD / env / "results"
+    shutil.rmtree(results, ignore_errors=True)
+    results.mkdir(parents=True)
+    extra_vars = render.BUILD / env / f"{name}-vars.json"
+    extra_vars.write_text(
+        json.dumps(
+            {
+                "mnist_stack_render_dir": str(render.BUILD / env),
+                "mnist_stack_image_cache": str(IMAGE_CACHE),
+                "mnist_stack_deployer": deployer(),
+                **extra,
+            },
+            indent=2,
+        )
+    )
+    IMAGE_CACHE.mkdir(parents=True, exist_ok=True)
+    command = [
+        str(Path(sys.executable).parent / "ansible-playbook"),
+        "-i",
+        str(render.INVENTORIES / env),
+        str(PLAYBOOKS / f"{name}.yml"),
+        "-e",
+        f"@{extra_vars}",
+        *(["--check", "--diff"] if check else []),
+    ]
+    console.print(f"[dim]$ {' '.join(command)}[/]")
+    environment = {**os.environ, "ANSIBLE_CONFIG": str(render.ROOT / "ansible.cfg"), "ANSIBLE_FORCE_COLOR": "1"}
+    if subprocess.run(command, cwd=render.ROOT, env=environment, check=False).returncode != 0:
+        raise DeployError(f"{name} on {env} failed: the play above says which host and why")
+
+
+def host_results(env: str) -> list[dict[str, Any]]:
+    return [json.loads(p.read_text()) for p in sorted((render.BUILD / env / "results").glob("*.json"))]
+
+
+def summary(env: str, title: str, seconds: float) -> Table:
+    table = Table(title=f"{title} on {env} in {seconds:.0f} s")
+    for column in ("host", "event", "release", "model version", "health", "duration"):
+        table.add_column(column)
+    for row in host_results(env):
+        gate = row.get("gate", [])
+        health = (
+            f"[green]{len(gate)} replicas ready, accuracy ≥ {min(g['accuracy'] for g in gate):.2f}[/]" if gate else "-"
+        )
+        table.add_row(
+            row["host"], row["event"], row["release"], row["model_version"][:12], health, f"{row['seconds']:.0f} s"
+        )
+    return table
+
+
+def deploy(env: str, model_dir: Path, break_lock: bool = False, check: bool = False) -> dict[str, Any]:
+    """Assemble the release and roll it out host by host; print a table of what each host now serves."""
+    started = time.monotonic()
+    release = assemble(env, model_dir)
+    console.print(
+        f"[bold]Release {release['id']}[/]: images {release['image_tag']}, model {release['model_version'][:12]}"
+    )
+    extra = {"mnist_stack_release": release, "mnist_stack_break_lock": break_lock}
+    try:
+        playbook(env, "deploy", extra, check=check)
+    finally:
+        console.print(summary(env, f"Deploy of {release['id']}", time.monotonic() - started))
+    return release
+
+
+def rollback(env: str, to: str = "", break_lock: bool = False) -> None:
+    """Re-activate the previous release (or release TO) on every host, one at a time."""
+    started = time.monotonic()
+    if to and (len(to) != 12 or any(c not in "0123456789abcdef" for c in to)):
+        raise DeployError(f"--to {to!r} is not a release id (12 hex digits; `invoke releases --env={env}` lists them)")
+    try:
+        playbook(env, "rollback", {"mnist_stack_rollback_to": to, "mnist_stack_break_lock": break_lock})
+    finally:
+        console.print(summary(env, "Rollback", time.monotonic() - started))
+
+
+def releases(env: str) -> Table:
+    playbook(env, "releases", {})
+    table = Table(title=f"Releases on {env}")
+    for column in ("host", "release", "state", "model version", "git sha", "images"):
+        table.add_column(column)
+    for row in host_results(env):
+        for record in row["releases"]:
+            state = {row["current"]: "[green]current[/]", row["previous"]: "previous"}.get(record["id"], "")
+            table.add_row(
+                row["host"],
+                record["id"],
+                state,
+                record["model_version"][:12],
+                record["git_sha"],
+                record["image_tag"],
+            )
+    return table
