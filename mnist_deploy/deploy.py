@@ -113,7 +113,7 @@ def summary(env: str, title: str, seconds: float) -> Table:
     for row in host_results(env):
         gate = row.get("gate", [])
         health = (
-            f"[green]{len(gate)} replicas ready, accuracy ≥ {min(g['accuracy'] for g in gate):.2f}[/]" if gate else "-"
+            f"[green]{len(gate)} ready, {min(g['accuracy'] for g in gate):.0%} digits[/]" if gate else "-"
         )
         table.add_row(
             row["host"], row["event"], row["release"], row["model_version"][:12], health, f"{row['seconds']:.0f} s"

@@ -20,7 +20,7 @@ HOST_IMAGE = "mnist-sandbox-host:bookworm"
 NETWORK = "mnist-sandbox"
 BASTION = "mnist-sandbox-bastion"
 LABEL = "io.mnist.sandbox=1"
-KEY = render.BUILD / "sandbox" / "id_ed25519"
+KEY = render.BUILD / "ssh" / "sandbox" / "id_ed25519"
 # The flags that run a Docker engine inside a container on these machines (--privileged is refused here).
 ENGINE_FLAGS = [
     "--cap-add",
