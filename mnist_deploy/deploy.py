@@ -10,6 +10,7 @@ import getpass
 import hashlib
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -29,6 +30,8 @@ from mnist_deploy.shell import console
 PLAYBOOKS = render.ROOT / "playbooks"
 IMAGE_CACHE = render.BUILD / "images"
 REMOTE_ENVS_EXCLUDED = ("dev",)
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+RECAP = re.compile(r"^(?P<host>\S+)\s+: ok=\d+\s+changed=(?P<changed>\d+)")
 
 
 def deployer() -> str:
@@ -68,8 +71,11 @@ def assemble(env: str, model_dir: Path, extra_ca_dir: Path | None = None, out_ro
     return release
 
 
-def playbook(env: str, name: str, extra: dict[str, Any], check: bool = False) -> None:
-    """Run playbooks/NAME.yml on ENV's inventory through its ssh_config; raise DeployError if it fails."""
+def playbook(env: str, name: str, extra: dict[str, Any], check: bool = False) -> dict[str, int]:
+    """Run playbooks/NAME.yml on ENV's inventory through its ssh_config, showing its output as it goes.
+
+    Return each host's count of changed tasks (from the play recap); raise DeployError if the play fails.
+    """
     ssh.write_config(env)
     results = render.BUILD / env / "results"
     shutil.rmtree(results, ignore_errors=True)
@@ -97,9 +103,21 @@ def playbook(env: str, name: str, extra: dict[str, Any], check: bool = False) ->
         *(["--check", "--diff"] if check else []),
     ]
     console.print(f"[dim]$ {' '.join(command)}[/]")
-    environment = {**os.environ, "ANSIBLE_CONFIG": str(render.ROOT / "ansible.cfg"), "ANSIBLE_FORCE_COLOR": "1"}
-    if subprocess.run(command, cwd=render.ROOT, env=environment, check=False).returncode != 0:
+    environment = {**os.environ, "ANSIBLE_CONFIG": str(render.ROOT / "ansible.cfg"), "ANSIBLE_FORCE_COLOR": str(int(sys.stdout.isatty()))}
+    changed: dict[str, int] = {}
+    with subprocess.Popen(
+        command, cwd=render.ROOT, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    ) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            sys.stdout.write(line)
+            recap = RECAP.match(ANSI.sub("", line))
+            if recap:
+                changed[recap["host"]] = int(recap["changed"])
+    sys.stdout.flush()
+    if proc.returncode != 0:
         raise DeployError(f"{name} on {env} failed: the play above says which host and why")
+    return changed
 
 
 def host_results(env: str) -> list[dict[str, Any]]:
@@ -122,7 +140,10 @@ def summary(env: str, title: str, seconds: float) -> Table:
 
 
 def deploy(env: str, model_dir: Path, break_lock: bool = False, check: bool = False) -> dict[str, Any]:
-    """Assemble the release and roll it out host by host; print a table of what each host now serves."""
+    """Assemble the release and roll it out host by host; print a table of what each host now serves.
+
+    Return the release and each host's count of changed tasks.
+    """
     started = time.monotonic()
     release = assemble(env, model_dir)
     console.print(
@@ -130,19 +151,19 @@ def deploy(env: str, model_dir: Path, break_lock: bool = False, check: bool = Fa
     )
     extra = {"mnist_stack_release": release, "mnist_stack_break_lock": break_lock}
     try:
-        playbook(env, "deploy", extra, check=check)
+        changed = playbook(env, "deploy", extra, check=check)
     finally:
         console.print(summary(env, f"Deploy of {release['id']}", time.monotonic() - started))
-    return release
+    return {"release": release, "changed": changed}
 
 
-def rollback(env: str, to: str = "", break_lock: bool = False) -> None:
+def rollback(env: str, to: str = "", break_lock: bool = False) -> dict[str, int]:
     """Re-activate the previous release (or release TO) on every host, one at a time."""
     started = time.monotonic()
     if to and (len(to) != 12 or any(c not in "0123456789abcdef" for c in to)):
         raise DeployError(f"--to {to!r} is not a release id (12 hex digits; `invoke releases --env={env}` lists them)")
     try:
-        playbook(env, "rollback", {"mnist_stack_rollback_to": to, "mnist_stack_break_lock": break_lock})
+        return playbook(env, "rollback", {"mnist_stack_rollback_to": to, "mnist_stack_break_lock": break_lock})
     finally:
         console.print(summary(env, "Rollback", time.monotonic() - started))
 

@@ -37,3 +37,5 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--frontend-url", default="", help="a running frontend to test")
     group.addoption("--prometheus-url", default="", help="a running Prometheus to test")
     group.addoption("--timeout", type=float, default=10.0, help="seconds to wait for each endpoint")
+    hosts = parser.getgroup("hosts", "deployed hosts the infra tests check (invoke verify)")
+    hosts.addoption("--env", default="sandbox", help="inventory whose hosts tests/infra checks over SSH")

@@ -1,0 +1,56 @@
+"""Hosts of one inventory, reached over SSH through the bastion with the ssh_config `invoke verify` writes.
+
+Expected values come from the release recorded on each host and from the inventory (as the renderer reads it).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import testinfra
+
+from mnist_deploy import render, ssh
+
+SERVICES = ("backend", "frontend", "prometheus")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "hostname" in metafunc.fixturenames:
+        env = metafunc.config.getoption("--env")
+        metafunc.parametrize("hostname", sorted(render.inventory_hostvars(env)), scope="session")
+
+
+@pytest.fixture(scope="session")
+def env(request: pytest.FixtureRequest) -> str:
+    return str(request.config.getoption("--env"))
+
+
+@pytest.fixture(scope="session")
+def remote(env: str, hostname: str) -> Any:
+    config = ssh.config_path(env)
+    if not config.is_file():
+        pytest.fail(f"{config} is missing: run `invoke verify --env={env}`, which writes it")
+    return testinfra.get_host(f"ssh://{hostname}", ssh_config=str(config), sudo=True)
+
+
+@pytest.fixture(scope="session")
+def release(remote: Any, env: str, hostname: str) -> dict[str, Any]:
+    variables = render.host_variables(env, {"mnist_stack_image_tag": "unused"})[hostname]
+    home = f"{variables['mnist_stack_root']}/{variables['mnist_stack_project']}"
+    record = json.loads(remote.check_output(f"cat {home}/current/release.json"))
+    variables = render.host_variables(env, {"mnist_stack_image_tag": record["image_tag"]})[hostname]
+    return {"record": record, "vars": variables, "home": home}
+
+
+@pytest.fixture(scope="session")
+def containers(remote: Any, release: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Each service's containers on the host, as `docker inspect` describes them."""
+    project = release["vars"]["mnist_stack_project"]
+    ids = remote.check_output(f"docker ps -aq --filter label=com.docker.compose.project={project}").split()
+    assert ids, f"no container of {project} on the host"
+    result: dict[str, list[dict[str, Any]]] = {}
+    for info in json.loads(remote.check_output(f"docker inspect {' '.join(ids)}")):
+        result.setdefault(info["Config"]["Labels"]["com.docker.compose.service"], []).append(info)
+    return result

@@ -1,0 +1,98 @@
+"""testinfra on every host of an inventory: what runs is the recorded release, hardened, healthy and correct."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tests.infra.conftest import SERVICES
+
+pytestmark = pytest.mark.infra
+
+
+def test_the_recorded_release_is_current_and_complete(remote, release):
+    record = release["record"]
+    assert remote.file(f"{release['home']}/current").linked_to == f"{release['home']}/releases/{record['id']}"
+    assert record["env"] == release["vars"]["mnist_stack_env"]
+    assert {image["service"] for image in record["images"]} == set(SERVICES)
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_service_containers_are_running_and_healthy(containers, release, service):
+    expected = release["vars"].get(f"mnist_stack_{service}_replicas", 1)
+    running = containers.get(service, [])
+    assert len(running) == expected
+    for info in running:
+        assert info["State"]["Status"] == "running", info["Name"]
+        assert info["State"]["Health"]["Status"] == "healthy", info["Name"]
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_containers_run_the_recorded_release_images(containers, release, service):
+    image = next(i for i in release["record"]["images"] if i["service"] == service)
+    assert {info["Image"] for info in containers[service]} == {image["id"]}
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_containers_are_non_root_read_only_and_limited(containers, remote, service):
+    for info in containers[service]:
+        config = info["HostConfig"]
+        assert remote.check_output(f"docker exec {info['Id']} id -u") != "0", info["Name"]
+        assert config["ReadonlyRootfs"] is True
+        assert config["CapDrop"] == ["ALL"]
+        assert "no-new-privileges:true" in config["SecurityOpt"]
+        assert config["Memory"] > 0 and config["NanoCpus"] > 0 and config["PidsLimit"] > 0
+        assert config["LogConfig"]["Config"]["max-size"]
+
+
+def test_only_intended_ports_listen(remote, release):
+    variables = release["vars"]
+    expected = {"tcp://0.0.0.0:22", "tcp://:::22"}  # sshd
+    for service in SERVICES:
+        if variables.get(f"mnist_stack_{service}_published"):
+            port = variables[f"mnist_stack_{service}_host_port"] or variables[f"mnist_stack_{service}_port"]
+            expected.add(f"tcp://{variables['mnist_stack_bind_address']}:{port}")
+    listening = {s for s in remote.socket.get_listening_sockets() if s.startswith("tcp://")}
+    assert listening == expected
+
+
+def test_predictions_through_the_app_network_are_correct(remote, containers, mnist_sample):
+    """From the frontend container, as the app calls it: the backend service name, real test digits."""
+    images, labels = mnist_sample
+    pixels = base64.b64encode(images[:20].tobytes()).decode()
+    script = (
+        "import base64, sys, httpx; p = base64.b64decode(sys.argv[1]); "
+        "images = [[b / 255 for b in p[i * 784:(i + 1) * 784]] for i in range(20)]; "
+        "r = httpx.post('http://backend:8000/api/v1/predict/batch', json={'images': images}, timeout=30); "
+        "r.raise_for_status(); print(r.text)"
+    )
+    frontend = containers["frontend"][0]["Id"]
+    result = remote.run(f'docker exec {frontend} python3 -c "{script}" {pixels}')
+    assert result.rc == 0, result.stderr
+    predictions = [p["digit"] for p in json.loads(result.stdout)["predictions"]]
+    assert np.mean(np.array(predictions) == labels[:20]) >= 0.9
+
+
+def test_every_replica_serves_the_recorded_model(remote, containers, release):
+    script = "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:8000/ready').read().decode())"
+    for info in containers["backend"]:
+        ready = json.loads(remote.check_output(f'docker exec {info["Id"]} python3 -c "{script}"'))
+        assert ready["model_version"] == release["record"]["model_version"], info["Name"]
+
+
+def test_prometheus_scrapes_every_target(remote, containers, release):
+    prometheus = containers["prometheus"][0]["Id"]
+    expected = release["vars"]["mnist_stack_backend_replicas"] + 1  # the replicas and Prometheus itself
+    deadline = time.monotonic() + 60  # the first scrape comes within one interval of a (re)start
+    while True:
+        out = remote.check_output(f"docker exec {prometheus} promtool query instant -o json http://127.0.0.1:9090 up")
+        values: list[Any] = [sample["value"][1] for sample in json.loads(out)]
+        if len(values) >= expected and all(v == "1" for v in values) or time.monotonic() > deadline:
+            break
+        time.sleep(3)
+    assert len(values) >= expected and all(v == "1" for v in values), values
