@@ -16,11 +16,13 @@ from invoke.tasks import task
 from mnist_deploy.errors import DeployError
 
 TEST_TIERS = {
-    "unit": "not slow and not integration and not infra and not e2e",
+    "unit": "not slow and not integration and not infra and not e2e and not deploy",
     "slow": "slow",
     "e2e": "e2e",
     "integration": "integration",
-    "all": "",
+    "deploy": "deploy",
+    # infra checks deployed hosts: `invoke verify --env=X` runs them (and the deploy scenario, on the sandbox).
+    "all": "not infra",
 }
 ENV_HELP = "Inventory to use: dev, staging or production"
 CA_HELP = "Folder of extra CA certificates (*.crt) image builds trust (default: /usr/local/share/ca-certificates)"
@@ -226,7 +228,7 @@ def verify(c: Context, env: str = "sandbox", pytest_args: str = "") -> None:
     )
 
 
-@task
+@task(help={"env": REMOTE_ENV_HELP})
 @reports_errors
 def bootstrap(c: Context, env: str = "sandbox") -> None:
     """Install the Docker engine and Compose v2 on every host of ENV (playbooks/bootstrap.yml)."""

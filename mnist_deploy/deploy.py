@@ -103,7 +103,11 @@ def playbook(env: str, name: str, extra: dict[str, Any], check: bool = False) ->
         *(["--check", "--diff"] if check else []),
     ]
     console.print(f"[dim]$ {' '.join(command)}[/]")
-    environment = {**os.environ, "ANSIBLE_CONFIG": str(render.ROOT / "ansible.cfg"), "ANSIBLE_FORCE_COLOR": str(int(sys.stdout.isatty()))}
+    environment = {
+        **os.environ,
+        "ANSIBLE_CONFIG": str(render.ROOT / "ansible.cfg"),
+        "ANSIBLE_FORCE_COLOR": str(int(sys.stdout.isatty())),
+    }
     changed: dict[str, int] = {}
     with subprocess.Popen(
         command, cwd=render.ROOT, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
@@ -130,9 +134,7 @@ def summary(env: str, title: str, seconds: float) -> Table:
         table.add_column(column)
     for row in host_results(env):
         gate = row.get("gate", [])
-        health = (
-            f"[green]{len(gate)} ready, {min(g['accuracy'] for g in gate):.0%} digits[/]" if gate else "-"
-        )
+        health = f"[green]{len(gate)} ready, {min(g['accuracy'] for g in gate):.0%} digits[/]" if gate else "-"
         table.add_row(
             row["host"], row["event"], row["release"], row["model_version"][:12], health, f"{row['seconds']:.0f} s"
         )

@@ -39,3 +39,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--timeout", type=float, default=10.0, help="seconds to wait for each endpoint")
     hosts = parser.getgroup("hosts", "deployed hosts the infra tests check (invoke verify)")
     hosts.addoption("--env", default="sandbox", help="inventory whose hosts tests/infra checks over SSH")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The deploy scenario runs last: after the unit, stack and browser tests, as CI orders them."""
+    items.sort(key=lambda item: item.get_closest_marker("deploy") is not None)

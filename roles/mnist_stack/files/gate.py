@@ -25,7 +25,7 @@ try:
     result["ready"] = call("/ready")["status"] == "ready"
     result["version"] = call("/api/v1/model")["version"]
     predictions = call("/api/v1/predict/batch", {"images": images})["predictions"]
-    correct = sum(p["digit"] == label for p, label in zip(predictions, digits["labels"]))
+    correct = sum(p["digit"] == label for p, label in zip(predictions, digits["labels"], strict=True))
     result["accuracy"] = correct / count
 except (urllib.error.URLError, OSError, KeyError, ValueError) as exc:
     result["error"] = f"{type(exc).__name__}: {exc}"

@@ -1,0 +1,180 @@
+"""The deploy scenario on the sandbox, in order, as CI runs it (issue #6):
+
+sandbox up → bootstrap → deploy A → verify → deploy A again (changed=0) → deploy B (a new model) while a
+concurrent deploy is refused by the lock → verify → rollback → A is back → deploy a model that fails the gate →
+automatic rollback, A still serving → sandbox down, nothing left.
+
+The steps share one sandbox and run in file order; each asserts what the previous left behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from app.mnist import store
+from mnist_deploy import deploy, render, sandbox, ssh
+from mnist_deploy.errors import DeployError
+
+pytestmark = pytest.mark.deploy
+ENV = sandbox.ENV
+ROOT = render.ROOT
+MODELS_A = ROOT / "models"
+RELEASE_MODELS = ROOT / "build" / "release-models"  # inside the build context (see .dockerignore)
+HOME = "/opt/mnist/mnist-sandbox"
+
+
+@pytest.fixture(scope="module")
+def sandbox_hosts():
+    try:
+        hosts = sandbox.up()
+        deploy.playbook(ENV, "bootstrap", {})
+        yield hosts
+    finally:
+        sandbox.down()
+        left = subprocess.run(
+            ["docker", "ps", "-aq", "--filter", f"label={sandbox.LABEL}"], capture_output=True, text=True, check=True
+        )
+        assert left.stdout.strip() == "", "sandbox containers left running"
+
+
+@pytest.fixture(scope="module")
+def state() -> dict[str, Any]:
+    return {}
+
+
+def on_host(host: str, command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["ssh", "-F", str(ssh.config_path(ENV)), host, command], capture_output=True, text=True, check=False
+    )
+
+
+def current_releases() -> dict[str, str]:
+    deploy.releases(ENV)
+    return {row["host"]: row["current"] for row in deploy.host_results(ENV)}
+
+
+def verify() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "tests/infra", "-m", "infra", f"--env={ENV}", "-q", "-p", "no:cacheprovider"],
+        cwd=ROOT,
+        check=False,
+    )
+    assert result.returncode == 0, "testinfra checks of the sandbox failed (output above)"
+
+
+def train_one_epoch(model_dir: Path) -> str:
+    subprocess.run(
+        [sys.executable, "-m", "app.training", "--epochs", "1", "--model-dir", str(model_dir), "--data-dir", "data"],
+        cwd=ROOT,
+        check=True,
+    )
+    return store.current_version(model_dir)
+
+
+def register_untrained(model_dir: Path) -> str:
+    """A model that loads and answers but has learnt nothing: it must fail the gate."""
+    from app.training import nodes
+    from app.training.model import DigitNet
+
+    torch.manual_seed(0)
+    dataset = {"x_test": torch.rand(8, 1, 28, 28), "checksums": {}}
+    metrics = {"test_accuracy": 0.1, "per_class_accuracy": [0.1] * 10, "train_seconds": 0.0, "device": "cpu"}
+    metrics["history"] = []
+    params = {"opset": 17, "parity_images": 8, "parity_tolerance": 1e-4}
+    exported = nodes.export({"model": DigitNet().eval()}, dataset, metrics, params, {"epochs": 0})
+    return store.register(model_dir, exported["onnx"], exported["metadata"])
+
+
+def test_deploy_release_a_to_every_host(sandbox_hosts, state):
+    outcome = deploy.deploy(ENV, MODELS_A)
+    state["a"] = outcome["release"]
+    assert current_releases() == {host: state["a"]["id"] for host in sandbox_hosts}
+
+
+def test_release_a_passes_the_testinfra_checks(sandbox_hosts, state):
+    verify()
+
+
+def test_deploying_the_same_release_again_changes_nothing(sandbox_hosts, state):
+    outcome = deploy.deploy(ENV, MODELS_A)
+    assert outcome["release"]["id"] == state["a"]["id"]
+    assert outcome["changed"] == {host: 0 for host in sandbox_hosts}
+
+
+def test_deploy_release_b_while_a_concurrent_deploy_is_refused(sandbox_hosts, state, capfd):
+    model_b = train_one_epoch(RELEASE_MODELS / "b")
+    assert model_b != state["a"]["model_version"]
+    vars_a = render.BUILD / ENV / "deploy-a-vars.json"
+    vars_a.write_text((render.BUILD / ENV / "deploy-vars.json").read_text())
+    outcome: dict[str, Any] = {}
+    thread = threading.Thread(target=lambda: outcome.update(b=deploy.deploy(ENV, RELEASE_MODELS / "b")))
+    thread.start()
+    deadline = time.monotonic() + 300
+    while on_host("target-1", f"sudo test -d {HOME}/deploy.lock").returncode != 0:
+        assert thread.is_alive() and time.monotonic() < deadline, "the deploy of B never took the lock"
+        time.sleep(0.5)
+    concurrent = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", f"inventories/{ENV}", "playbooks/deploy.yml"]
+        + ["-e", f"@{vars_a}", "--limit", "target-1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")},
+    )
+    thread.join(timeout=900)
+    assert concurrent.returncode != 0
+    assert "target-1 is locked by another deploy" in concurrent.stdout
+    assert "break the lock" in concurrent.stdout
+    state["b"] = outcome["b"]["release"]
+    assert state["b"]["model_version"] == model_b
+    assert current_releases() == {host: state["b"]["id"] for host in sandbox_hosts}
+
+
+def test_release_b_passes_the_testinfra_checks(sandbox_hosts, state):
+    verify()
+
+
+def test_rollback_brings_release_a_back(sandbox_hosts, state):
+    deploy.rollback(ENV)
+    assert current_releases() == {host: state["a"]["id"] for host in sandbox_hosts}
+    verify()
+
+
+def test_a_release_failing_the_gate_is_rolled_back_automatically(sandbox_hosts, state, capfd):
+    bad = register_untrained(RELEASE_MODELS / "bad")
+    with pytest.raises(DeployError, match="deploy on sandbox failed"):
+        deploy.deploy(ENV, RELEASE_MODELS / "bad")
+    output = capfd.readouterr().out
+    assert "gate failed" in output and bad[:12] in output
+    assert f"Rolled back to release {state['a']['id']}" in output
+    # The first host rolled back; the rollout stopped there, so the second never left A.
+    assert current_releases() == {host: state["a"]["id"] for host in sandbox_hosts}
+    audit = on_host("target-1", f"sudo tail -n 3 {HOME}/audit.log").stdout
+    assert '"event": "failed"' in audit
+    verify()
+
+
+def test_the_release_records_say_who_deployed_what_and_when(sandbox_hosts, state):
+    deploy.releases(ENV)
+    for row in deploy.host_results(ENV):
+        ids = [record["id"] for record in row["releases"]]
+        assert state["a"]["id"] in ids and state["b"]["id"] in ids
+        record = next(r for r in row["releases"] if r["id"] == state["a"]["id"])
+        assert record["by"] == deploy.deployer()
+        assert datetime.fromisoformat(record["assembled"]) <= datetime.now(UTC)
+        assert set(record["files"]) >= {"compose.yaml", "prometheus/prometheus.yml"}
+        assert {image["service"] for image in record["images"]} == {"backend", "frontend", "prometheus"}
+    result = json.loads(on_host("target-2", f"sudo cat {HOME}/current/release.json").stdout)
+    assert result["id"] == state["a"]["id"]

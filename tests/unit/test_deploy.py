@@ -1,0 +1,108 @@
+"""The deploy layer without hosts: ssh_config from inventories, release identity, the role's declared variables."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+from invoke.config import Config
+from invoke.context import MockContext
+from invoke.exceptions import Exit
+
+import tasks
+from mnist_deploy import deploy, render, ssh
+from mnist_deploy.errors import DeployError
+
+HOSTVARS = {
+    "web-1": {
+        "ansible_host": "web-1.internal",
+        "ansible_user": "deploy",
+        "mnist_bastion_mode": "through",
+        "mnist_bastion_host": "bastion.example.internal",
+        "mnist_bastion_port": 2200,
+        "mnist_bastion_user": "jump",
+        "mnist_ssh_identity_file": "/keys/id",
+        "mnist_ssh_strict_host_key_checking": "yes",
+    }
+}
+
+
+def test_ssh_config_jumps_through_the_bastion(tmp_path):
+    text = ssh.config_text("staging", HOSTVARS, tmp_path)
+    assert "Host mnist-bastion-staging\n  HostName bastion.example.internal\n  Port 2200\n  User jump" in text
+    assert "Host web-1 web-1.internal\n  HostName web-1.internal" in text
+    assert "  ProxyJump mnist-bastion-staging" in text
+    assert "StrictHostKeyChecking yes" in text and f"UserKnownHostsFile {tmp_path}/ssh/staging/known_hosts" in text
+
+
+def test_ssh_config_on_the_bastion_reaches_hosts_directly(tmp_path):
+    hostvars = copy.deepcopy(HOSTVARS)
+    hostvars["web-1"]["mnist_bastion_mode"] = "on"
+    text = ssh.config_text("staging", hostvars, tmp_path)
+    assert "ProxyJump" not in text and "mnist-bastion" not in text
+    assert "Host web-1 web-1.internal" in text
+
+
+def test_ssh_config_refuses_an_unknown_bastion_mode(tmp_path):
+    hostvars = copy.deepcopy(HOSTVARS)
+    hostvars["web-1"]["mnist_bastion_mode"] = "via"
+    with pytest.raises(DeployError, match="mnist_bastion_mode is 'via'"):
+        ssh.config_text("staging", hostvars, tmp_path)
+
+
+def test_every_remote_inventory_writes_an_ssh_config(tmp_path):
+    for env in ("sandbox", "staging", "production"):
+        text = ssh.config_text(env, render.inventory_hostvars(env), tmp_path)
+        assert text.count("ProxyJump") == len(render.inventory_hostvars(env))
+
+
+RELEASE = {
+    "env": "sandbox",
+    "images": [{"service": "backend", "ref": "mnist-backend:abc", "id": "sha256:" + "1" * 64}],
+    "model_version": "a" * 64,
+    "files": {"target-1": {"compose.yaml": "f" * 64}},
+}
+
+
+def test_release_id_depends_on_content_only():
+    same = dict(RELEASE, assembled="2026-01-01T00:00:00+00:00", by="someone@somewhere")
+    assert deploy.release_id(RELEASE) == deploy.release_id(same)
+    other = copy.deepcopy(RELEASE)
+    other["images"][0]["id"] = "sha256:" + "2" * 64
+    assert deploy.release_id(other) != deploy.release_id(RELEASE)
+    other = copy.deepcopy(RELEASE)
+    other["files"]["target-1"]["compose.yaml"] = "e" * 64
+    assert deploy.release_id(other) != deploy.release_id(RELEASE)
+
+
+def test_deploying_dev_is_refused_with_the_local_command():
+    with pytest.raises(Exit) as exc:
+        tasks.deploy(MockContext(Config(overrides={"mnist": {"model_dir": "models"}})), env="dev")
+    assert exc.value.code == 2 and "invoke up --env=dev" in str(exc.value.message)
+
+
+def test_rollback_to_something_that_is_not_a_release_id_exits_2():
+    with pytest.raises(Exit) as exc:
+        tasks.rollback(MockContext(), env="sandbox", to="../../etc")
+    assert exc.value.code == 2 and "is not a release id" in str(exc.value.message)
+
+
+def test_the_role_declares_every_default_in_its_argument_specs():
+    role = render.ROOT / "roles" / "mnist_stack"
+    defaults = yaml.safe_load((role / "defaults" / "main.yml").read_text())
+    specs = yaml.safe_load((role / "meta" / "argument_specs.yml").read_text())["argument_specs"]
+    for entry_point in ("main", "rollback", "releases"):
+        options = specs[entry_point]["options"]
+        assert set(options) == set(defaults), entry_point
+        for name, value in defaults.items():
+            if value is not None and "default" in options[name]:
+                assert options[name]["default"] == value, name
+
+
+def test_the_sandbox_renders_two_hosts_with_replicas_behind_no_published_backend(tmp_path):
+    out = render.render("sandbox", {"mnist_stack_image_tag": "test"}, tmp_path, validate=False)
+    compose = yaml.safe_load((out / "target-1" / "compose.yaml").read_text())
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["target-1", "target-2"]
+    assert compose["services"]["backend"]["deploy"]["replicas"] == 2
+    assert "ports" not in compose["services"]["backend"]
