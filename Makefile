@@ -1,5 +1,7 @@
 # The front door: `make up` brings the app up, `make test` runs every test. Both create the virtualenv first.
 PYTHON ?= python3
+# make test TIER=unit|slow|e2e|integration|deploy|all (all: everything but tests/infra)
+TIER ?= all
 VENV ?= .venv
 INVOKE := $(VENV)/bin/invoke
 STAMP := $(VENV)/.installed
@@ -18,7 +20,7 @@ train: venv
 	$(INVOKE) train
 
 test: venv
-	$(INVOKE) test
+	$(INVOKE) test --tier=$(TIER)
 
 lint: venv
 	$(INVOKE) lint

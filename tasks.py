@@ -170,10 +170,24 @@ def test(c: Context, tier: str = "all", pytest_args: str = "") -> None:
 
 @task
 def lint(c: Context) -> None:
-    """Static checks: ruff and mypy."""
-    c.run(f"{sys.executable} -m ruff check .")
-    c.run(f"{sys.executable} -m ruff format --check .")
-    c.run(f"{sys.executable} -m mypy")
+    """Static checks and scans: ruff, mypy, yamllint, ansible-lint, shellcheck, hadolint, bandit, detect-secrets."""
+    bin_dir = Path(sys.executable).parent
+    files = c.run("git ls-files", hide=True, echo=False).stdout.split()
+    shell = [f for f in files if f.endswith(".sh") or f == ".ci/run"]
+    dockerfiles = [f for f in files if f.endswith("Dockerfile")]
+    for command in (
+        f"{sys.executable} -m ruff check .",
+        f"{sys.executable} -m ruff format --check .",
+        f"{sys.executable} -m mypy",
+        f"{bin_dir}/yamllint --strict .",
+        f"{bin_dir}/ansible-lint playbooks roles",
+        f"{bin_dir}/shellcheck {' '.join(shell)}",
+        f"{bin_dir}/hadolint {' '.join(dockerfiles)}",
+        f"{bin_dir}/bandit --quiet -c pyproject.toml -r .",
+    ):
+        c.run(command)
+    print(f"detect-secrets-hook --baseline .secrets.baseline ({len(files)} tracked files)")
+    c.run(f"{bin_dir}/detect-secrets-hook --baseline .secrets.baseline {' '.join(files)}", echo=False)
 
 
 REMOTE_ENV_HELP = "Inventory to deploy to: sandbox, staging or production"

@@ -7,7 +7,8 @@ RUN apt-get update -q && apt-get install -y -q --no-install-recommends python3 p
     && update-ca-certificates && rm -rf /var/lib/apt/lists/*
 COPY app/backend/requirements.txt /tmp/requirements.txt
 # Left out of the final venv: packaging tools, tests, and onnxruntime's C library and offline tools (the Python
-# binding is self-contained: it does not link libonnxruntime.so).
+# binding is self-contained: it does not link libonnxruntime.so). `cd`, not WORKDIR: the path has a version glob.
+# hadolint ignore=DL3003
 RUN python3 -m venv /opt/venv && /opt/venv/bin/pip install --progress-bar off -r /tmp/requirements.txt \
     && cd /opt/venv/lib/python3*/site-packages \
     && rm -rf pip setuptools pkg_resources _distutils_hack distutils-precedence.pth numpy/tests numpy/*/tests \
