@@ -112,10 +112,10 @@ def test_deploying_the_same_release_again_changes_nothing(sandbox_hosts, state):
     assert outcome["changed"] == {host: 0 for host in sandbox_hosts}
 
 
-def test_deploy_release_b_while_a_concurrent_deploy_is_refused(sandbox_hosts, state, capfd):
+def test_deploy_release_b_while_a_concurrent_deploy_is_refused(sandbox_hosts, state, tmp_path):
     model_b = train_one_epoch(RELEASE_MODELS / "b")
     assert model_b != state["a"]["model_version"]
-    vars_a = render.BUILD / ENV / "deploy-a-vars.json"
+    vars_a = tmp_path / "deploy-a-vars.json"  # the deploy of B renders build/sandbox/ afresh
     vars_a.write_text((render.BUILD / ENV / "deploy-vars.json").read_text())
     outcome: dict[str, Any] = {}
     thread = threading.Thread(target=lambda: outcome.update(b=deploy.deploy(ENV, RELEASE_MODELS / "b")))
