@@ -1,8 +1,8 @@
 """The deploy scenario on the sandbox, in order, as CI runs it (issue #6):
 
-sandbox up → bootstrap → deploy A → verify → deploy A again (changed=0) → deploy B (a new model) while a
-concurrent deploy is refused by the lock → verify → rollback → A is back → deploy a model that fails the gate →
-automatic rollback, A still serving → sandbox down, nothing left.
+sandbox up → bootstrap → deploy A → verify → deploy A again (changed=0), and in check mode → deploy B (a new
+model) while a concurrent deploy is refused by the lock → verify → rollback → A is back → deploy a model that fails
+the gate → automatic rollback, A still serving → sandbox down, nothing left.
 
 The steps share one sandbox and run in file order; each asserts what the previous left behind.
 """
@@ -110,6 +110,12 @@ def test_deploying_the_same_release_again_changes_nothing(sandbox_hosts, state):
     outcome = deploy.deploy(ENV, MODELS_A)
     assert outcome["release"]["id"] == state["a"]["id"]
     assert outcome["changed"] == {host: 0 for host in sandbox_hosts}
+
+
+def test_a_check_mode_deploy_runs_clean_and_changes_nothing(sandbox_hosts, state):
+    outcome = deploy.deploy(ENV, MODELS_A, check=True)
+    assert outcome["changed"] == {host: 0 for host in sandbox_hosts}
+    assert current_releases() == {host: state["a"]["id"] for host in sandbox_hosts}
 
 
 def test_deploy_release_b_while_a_concurrent_deploy_is_refused(sandbox_hosts, state, tmp_path):

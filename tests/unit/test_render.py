@@ -90,3 +90,30 @@ def test_validation_catches_a_broken_prometheus_config(tmp_path):
     variables = render.host_variables("dev", {"mnist_stack_image_tag": TAG})["localhost"]
     with pytest.raises(DeployError, match="promtool check config"):
         render.validate_host(host_dir, variables)
+
+
+def test_a_vaulted_password_is_read_through_ansible_and_never_rendered(tmp_path, monkeypatch):
+    """The production inventory with its Grafana password in an ansible-vault file, as README tells users."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    inventories = tmp_path / "inventories"
+    shutil.copytree(render.INVENTORIES / "production", inventories / "production")
+    password_file = tmp_path / "vault-password"
+    password_file.write_text("test vault password\n")  # pragma: allowlist secret (a test value)
+    secret = "vaulted-grafana-password-42"  # pragma: allowlist secret (a test value)
+    vault = inventories / "production" / "group_vars" / "all" / "vault.yml"
+    vault.write_text(f"mnist_stack_grafana_admin_password: {secret}\n")
+    ansible_vault = Path(sys.executable).parent / "ansible-vault"
+    subprocess.run([ansible_vault, "encrypt", "--vault-password-file", password_file, vault], check=True)
+    assert secret not in vault.read_text()
+    monkeypatch.setattr(render, "INVENTORIES", inventories)
+    monkeypatch.setenv("ANSIBLE_VAULT_PASSWORD_FILE", str(password_file))
+    out = render.render("production", {"mnist_stack_image_tag": TAG}, tmp_path / "build", validate=False)
+    variables = render.host_variables("production", {"mnist_stack_image_tag": TAG})["prod-1"]
+    assert variables["mnist_stack_grafana_admin_password"] == secret
+    for path in out.rglob("*"):
+        if path.is_file():
+            assert secret not in path.read_text(), path
