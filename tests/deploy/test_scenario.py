@@ -2,7 +2,8 @@
 
 sandbox up → bootstrap → deploy A → verify → deploy A again (changed=0), and in check mode → deploy B (a new
 model) while a concurrent deploy is refused by the lock → verify → rollback → A is back → deploy a model that fails
-the gate → automatic rollback, A still serving → sandbox down, nothing left.
+the gate → automatic rollback, A still serving → rollback to B by id (the failed release and its image are
+removed: the sandbox keeps two releases) → sandbox down, nothing left.
 
 The steps share one sandbox and run in file order; each asserts what the previous left behind.
 """
@@ -23,7 +24,7 @@ import pytest
 import torch
 
 from app.mnist import store
-from mnist_deploy import deploy, render, sandbox, ssh
+from mnist_deploy import deploy, images, render, sandbox, ssh
 from mnist_deploy.errors import DeployError
 
 pytestmark = pytest.mark.deploy
@@ -160,6 +161,7 @@ def test_rollback_brings_release_a_back(sandbox_hosts, state):
 
 def test_a_release_failing_the_gate_is_rolled_back_automatically(sandbox_hosts, state, capfd):
     bad = register_untrained(RELEASE_MODELS / "bad")
+    state["bad_backend"] = f"mnist-backend:{images.release_tag(bad)}"
     with pytest.raises(DeployError, match="deploy on sandbox failed"):
         deploy.deploy(ENV, RELEASE_MODELS / "bad")
     output = capfd.readouterr().out
@@ -170,6 +172,19 @@ def test_a_release_failing_the_gate_is_rolled_back_automatically(sandbox_hosts, 
     audit = on_host("target-1", f"sudo tail -n 3 {HOME}/audit.log").stdout
     assert '"event": "failed"' in audit
     verify()
+    state["bad_backend_id"] = images.image_id(state["bad_backend"])
+
+
+def test_rollback_to_a_given_release_removes_releases_and_images_beyond_the_kept_two(sandbox_hosts, state):
+    deploy.rollback(ENV, to=state["b"]["id"])
+    assert current_releases() == {host: state["b"]["id"] for host in sandbox_hosts}
+    # target-1 still had the failed release: keeping two (current and previous) removes it and its backend image.
+    assert sorted(on_host("target-1", f"sudo ls {HOME}/releases").stdout.split()) == sorted(
+        [state["a"]["id"], state["b"]["id"]]
+    )
+    present = on_host("target-1", "sudo docker images --quiet --no-trunc").stdout.split()
+    assert state["bad_backend_id"] not in present
+    assert {image["id"] for image in state["a"]["images"] + state["b"]["images"]} <= set(present)
 
 
 def test_the_release_records_say_who_deployed_what_and_when(sandbox_hosts, state):
@@ -183,4 +198,4 @@ def test_the_release_records_say_who_deployed_what_and_when(sandbox_hosts, state
         assert set(record["files"]) >= {"compose.yaml", "prometheus/prometheus.yml"}
         assert {image["service"] for image in record["images"]} == {"backend", "frontend", "prometheus"}
     result = json.loads(on_host("target-2", f"sudo cat {HOME}/current/release.json").stdout)
-    assert result["id"] == state["a"]["id"]
+    assert result["id"] == state["b"]["id"]
