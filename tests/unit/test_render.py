@@ -62,7 +62,7 @@ def test_rendering_is_deterministic(tmp_path):
 
 
 def test_unknown_environment_names_the_known_ones(tmp_path):
-    with pytest.raises(DeployError, match="unknown environment 'prod'; known: dev, production, staging"):
+    with pytest.raises(DeployError, match="unknown environment 'prod'; known: dev, production, sandbox, staging"):
         render.render("prod", {"mnist_stack_image_tag": TAG}, tmp_path, validate=False)
 
 
