@@ -3,7 +3,8 @@ rollback. Each figure is the wall time of the same call `invoke deploy` / `invok
 
     python bench/deploy_timings.py [--model-b build/release-models/b]
 
-Starts the sandbox, bootstraps it, measures, and removes it. The second model is trained for one epoch unless
+Builds the images of both releases first (builds are not deploy time), starts the sandbox, bootstraps it,
+measures, and removes it. The second model is trained for one epoch unless
 --model-b names a store that has one. Prints a table; writes bench/results/deploy_timings.json.
 """
 
@@ -24,7 +25,8 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from mnist_deploy import deploy, sandbox  # noqa: E402
+from app.mnist import store  # noqa: E402
+from mnist_deploy import deploy, images, sandbox, stack  # noqa: E402
 
 
 def timed(label: str, action: Callable[[], Any], figures: dict[str, float]) -> Any:
@@ -44,6 +46,8 @@ def main() -> int:
             cwd=ROOT,
             check=True,
         )
+    for model_dir in (ROOT / "models", args.model_b):  # image builds are not part of the deploy figures
+        stack.ensure_images(images.release_tag(store.current_version(model_dir)), None, model_dir)
     figures: dict[str, float] = {}
     changed: dict[str, Any] = {}
     try:
