@@ -191,6 +191,7 @@ def lint(c: Context) -> None:
 
 
 REMOTE_ENV_HELP = "Inventory to deploy to: sandbox, staging or production"
+CHECK_HELP = "Dry run: ansible --check --diff, nothing changes on the hosts"
 LOCK_HELP = "First remove a deploy lock left by a deploy that died (the refusal says who held it)"
 
 
@@ -198,7 +199,7 @@ LOCK_HELP = "First remove a deploy lock left by a deploy that died (the refusal 
     help={
         "env": REMOTE_ENV_HELP,
         "break_lock": LOCK_HELP,
-        "check": "Dry run: ansible --check --diff, nothing changes on the hosts",
+        "check": CHECK_HELP,
     }
 )
 @reports_errors
@@ -210,14 +211,19 @@ def deploy(c: Context, env: str = "sandbox", break_lock: bool = False, check: bo
 
 
 @task(
-    help={"env": REMOTE_ENV_HELP, "to": "Release id to go back to (default: the previous one)", "break_lock": LOCK_HELP}
+    help={
+        "env": REMOTE_ENV_HELP,
+        "to": "Release id to go back to (default: the previous one)",
+        "break_lock": LOCK_HELP,
+        "check": CHECK_HELP,
+    }
 )
 @reports_errors
-def rollback(c: Context, env: str = "sandbox", to: str = "", break_lock: bool = False) -> None:
+def rollback(c: Context, env: str = "sandbox", to: str = "", break_lock: bool = False, check: bool = False) -> None:
     """Re-activate the previous release (or --to ID) on every host of ENV, gated."""
     from mnist_deploy import deploy as deployer
 
-    deployer.rollback(env, to, break_lock=break_lock)
+    deployer.rollback(env, to, break_lock=break_lock, check=check)
 
 
 @task(help={"env": REMOTE_ENV_HELP})
@@ -242,13 +248,13 @@ def verify(c: Context, env: str = "sandbox", pytest_args: str = "") -> None:
     )
 
 
-@task(help={"env": REMOTE_ENV_HELP})
+@task(help={"env": REMOTE_ENV_HELP, "check": CHECK_HELP})
 @reports_errors
-def bootstrap(c: Context, env: str = "sandbox") -> None:
+def bootstrap(c: Context, env: str = "sandbox", check: bool = False) -> None:
     """Install the Docker engine and Compose v2 on every host of ENV (playbooks/bootstrap.yml)."""
     from mnist_deploy import deploy as deployer
 
-    deployer.playbook(env, "bootstrap", {})
+    deployer.playbook(env, "bootstrap", {}, check=check)
 
 
 @task(name="up")

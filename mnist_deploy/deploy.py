@@ -159,13 +159,14 @@ def deploy(env: str, model_dir: Path, break_lock: bool = False, check: bool = Fa
     return {"release": release, "changed": changed}
 
 
-def rollback(env: str, to: str = "", break_lock: bool = False) -> dict[str, int]:
+def rollback(env: str, to: str = "", break_lock: bool = False, check: bool = False) -> dict[str, int]:
     """Re-activate the previous release (or release TO) on every host, one at a time."""
     started = time.monotonic()
     if to and (len(to) != 12 or any(c not in "0123456789abcdef" for c in to)):
         raise DeployError(f"--to {to!r} is not a release id (12 hex digits; `invoke releases --env={env}` lists them)")
     try:
-        return playbook(env, "rollback", {"mnist_stack_rollback_to": to, "mnist_stack_break_lock": break_lock})
+        extra = {"mnist_stack_rollback_to": to, "mnist_stack_break_lock": break_lock}
+        return playbook(env, "rollback", extra, check=check)
     finally:
         console.print(summary(env, "Rollback", time.monotonic() - started))
 

@@ -39,6 +39,7 @@ HOME = "/opt/mnist/mnist-sandbox"
 def sandbox_hosts():
     try:
         hosts = sandbox.up()
+        deploy.playbook(ENV, "bootstrap", {}, check=True)  # fresh hosts: check mode must not trip on them
         deploy.playbook(ENV, "bootstrap", {})
         yield hosts
     finally:
@@ -154,6 +155,8 @@ def test_release_b_passes_the_testinfra_checks(sandbox_hosts, state):
 
 
 def test_rollback_brings_release_a_back(sandbox_hosts, state):
+    deploy.rollback(ENV, check=True)
+    assert current_releases() == {host: state["b"]["id"] for host in sandbox_hosts}, "check mode changed a host"
     deploy.rollback(ENV)
     assert current_releases() == {host: state["a"]["id"] for host in sandbox_hosts}
     verify()
