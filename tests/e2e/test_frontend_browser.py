@@ -71,9 +71,13 @@ def draw(page, strokes: list[list[tuple[int, int]]]) -> None:
         page.mouse.up()
 
 
-def settle(page) -> None:
-    """Wait until Streamlit has finished the current run (its status widget disappears)."""
-    page.wait_for_timeout(300)
+def settle(page, pause_ms: int = 300) -> None:
+    """Wait until Streamlit has finished the current run (its status widget disappears).
+
+    PAUSE_MS gives the run time to start first: after a stroke the canvas component sends its value back only
+    once the mouse is up, and on a loaded machine that rerun can begin well after 300 ms.
+    """
+    page.wait_for_timeout(pause_ms)
     page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=30_000)
 
 
@@ -92,9 +96,13 @@ def test_drawn_digits_are_predicted_and_a_stopped_backend_is_explained(frontend,
             page.get_by_role("button", name="Clear").click()
             settle(page)
             draw(page, strokes)
-            settle(page)  # the component sends the drawing back to Python, which reruns the page
+            settle(page, pause_ms=1500)  # the component sends the drawing back to Python, which reruns the page
             page.get_by_role("button", name="Predict").click()
-            page.get_by_text(f"Prediction: {digit}").wait_for(timeout=30_000)
+            try:
+                page.get_by_text(f"Prediction: {digit}").wait_for(timeout=30_000)
+            except Exception:
+                page.screenshot(path=str(ARTIFACTS / f"failed-{digit}.png"), full_page=True)
+                raise
             settle(page)
             page.locator('[data-testid="stVegaLiteChart"]').first.wait_for(timeout=30_000)
             page.screenshot(path=str(ARTIFACTS / f"predicted-{digit}.png"), full_page=True)
