@@ -59,7 +59,7 @@ def assemble(env: str, model_dir: Path, extra_ca_dir: Path | None = None, out_ro
         "git_sha": tag.split("-")[0],
         "model_version": model_version,
         "images": [
-            {"service": s, "ref": f"mnist-{s}:{tag}", "id": images.image_id(f"mnist-{s}:{tag}")}
+            {"service": s, "ref": images.ref(s, tag), "id": images.image_id(images.ref(s, tag))}
             for s in images.SERVICES
         ],
         "files": {host: entry["files"] for host, entry in manifest["hosts"].items()},

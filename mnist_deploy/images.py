@@ -125,6 +125,11 @@ def release_tag(model_version: str) -> str:
     return f"{git_sha()}-{model_version[:12]}"
 
 
+def ref(service: str, tag: str) -> str:
+    """The image name a release's compose file uses: never `latest`."""
+    return f"mnist-{service}:{tag}"
+
+
 def docker_build(service: str, image: str, build_args: dict[str, str], labels: dict[str, str]) -> None:
     args: list[str | Path] = ["docker", "build", "--network", "host", "-f", ROOT / "docker" / f"{service}.Dockerfile"]
     for key, value in build_args.items():
@@ -148,7 +153,7 @@ def build(services: list[str], model_dir: Path, extra_ca_dir: Path | None, base_
     prepare_context(extra_ca_dir, with_training="training" in services)
     built = []
     for index, service in enumerate(services, 1):
-        image = f"mnist-{service}:{tag}"
+        image = ref(service, tag)
         console.rule(f"[bold]{index}/{len(services)} {image}")
         started = time.monotonic()
         labels = {"org.opencontainers.image.revision": tag.split("-")[0]}

@@ -55,10 +55,6 @@ def build_host_image() -> None:
     images.docker_build("host", HOST_IMAGE, {"BASE_IMAGE": images.BASE_IMAGE}, {"io.mnist.recipe": recipe})
 
 
-def targets() -> list[str]:
-    return sorted(render.inventory_hostvars(ENV))
-
-
 def container(host: str) -> str:
     return f"mnist-sandbox-{host}"
 
@@ -82,8 +78,9 @@ def up(timeout: float = 60) -> list[str]:
         down()
     build_host_image()
     key = ensure_key()
-    hosts = targets()
-    port = render.inventory_hostvars(ENV)[hosts[0]]["mnist_bastion_port"]
+    hostvars = render.inventory_hostvars(ENV)
+    hosts = sorted(hostvars)
+    port = hostvars[hosts[0]]["mnist_bastion_port"]
     run(["docker", "network", "create", "--internal", "--label", LABEL, NETWORK], quiet=True)
     authorized = ["-v", f"{key}.pub:/etc/ssh/authorized_keys/deploy:ro"]
     run(
@@ -99,9 +96,8 @@ def up(timeout: float = 60) -> list[str]:
             + ["-v", f"{container(host)}-docker:/var/lib/docker", HOST_IMAGE, "engine"],
             quiet=True,
         )
-    known_hosts = ssh.config_path(ENV).with_name("known_hosts")
-    known_hosts.unlink(missing_ok=True)  # new containers, new host keys
-    config = ssh.write_config(ENV)
+    ssh.known_hosts_path(ENV).unlink(missing_ok=True)  # new containers, new host keys
+    config = ssh.write_config(ENV, hostvars=hostvars)
     deadline = time.monotonic() + timeout
     for host in hosts:
         while not succeeds(["ssh", "-F", config, "-o", "ConnectTimeout=5", host, "true"], timeout=15):

@@ -24,8 +24,12 @@ def _path(value: str) -> Path:
     return path if path.is_absolute() else render.ROOT / path
 
 
+def known_hosts_path(env: str, out_root: Path = render.BUILD) -> Path:
+    return out_root / "ssh" / env / "known_hosts"
+
+
 def config_text(env: str, hostvars: dict[str, dict[str, Any]], out_root: Path = render.BUILD) -> str:
-    known_hosts = out_root / "ssh" / env / "known_hosts"
+    known_hosts = known_hosts_path(env, out_root)
     blocks = []
     bastion_written = False
     for host, variables in sorted(hostvars.items()):
@@ -71,8 +75,9 @@ def config_text(env: str, hostvars: dict[str, dict[str, Any]], out_root: Path = 
     return f"# Written by invoke from inventories/{env}; do not edit.\n" + "\n\n".join(blocks) + "\n"
 
 
-def write_config(env: str, out_root: Path = render.BUILD) -> Path:
-    hostvars = render.inventory_hostvars(env)
+def write_config(env: str, out_root: Path = render.BUILD, hostvars: dict[str, dict[str, Any]] | None = None) -> Path:
+    """Write ENV's ssh_config; HOSTVARS spares reading the inventory again when the caller already has it."""
+    hostvars = render.inventory_hostvars(env) if hostvars is None else hostvars
     path = config_path(env, out_root)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(config_text(env, hostvars, out_root))

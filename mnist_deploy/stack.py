@@ -28,7 +28,7 @@ def compose(env: str, *args: str, out_root: Path = render.BUILD, quiet: bool = F
 
 
 def ensure_images(tag: str, extra_ca_dir: Path | None, model_dir: Path = render.ROOT / "models") -> None:
-    missing = [s for s in images.SERVICES if not images.image_exists(f"mnist-{s}:{tag}")]
+    missing = [s for s in images.SERVICES if not images.image_exists(images.ref(s, tag))]
     if missing:
         images.build_base()
         console.print(images.table(images.build(missing, model_dir, extra_ca_dir)))

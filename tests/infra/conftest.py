@@ -36,11 +36,20 @@ def remote(env: str, hostname: str) -> Any:
 
 
 @pytest.fixture(scope="session")
-def release(remote: Any, env: str, hostname: str) -> dict[str, Any]:
-    variables = render.host_variables(env, {"mnist_stack_image_tag": "unused"})[hostname]
+def inventory(env: str) -> dict[str, dict[str, Any]]:
+    """Every host's variables as the renderer reads them (one inventory read for the whole run).
+
+    The image tag is required to resolve them but none of the checked values depends on it: the images a host
+    must run come from its release record.
+    """
+    return render.host_variables(env, {"mnist_stack_image_tag": "from-the-release-record"})
+
+
+@pytest.fixture(scope="session")
+def release(remote: Any, inventory: dict[str, dict[str, Any]], hostname: str) -> dict[str, Any]:
+    variables = inventory[hostname]
     home = f"{variables['mnist_stack_root']}/{variables['mnist_stack_project']}"
     record = json.loads(remote.check_output(f"cat {home}/current/release.json"))
-    variables = render.host_variables(env, {"mnist_stack_image_tag": record["image_tag"]})[hostname]
     return {"record": record, "vars": variables, "home": home}
 
 
