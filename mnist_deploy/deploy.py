@@ -110,7 +110,13 @@ def playbook(env: str, name: str, extra: dict[str, Any], check: bool = False) ->
     }
     changed: dict[str, int] = {}
     with subprocess.Popen(
-        command, cwd=render.ROOT, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        command,
+        cwd=render.ROOT,
+        env=environment,
+        stdin=subprocess.DEVNULL,  # Ansible refuses a non-blocking stdin (a concurrent ssh may have made it one)
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     ) as proc:
         assert proc.stdout is not None
         for line in proc.stdout:

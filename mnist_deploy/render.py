@@ -55,6 +55,7 @@ def inventory_hostvars(env: str) -> dict[str, dict[str, Any]]:
     try:
         proc = subprocess.run(
             command,
+            stdin=subprocess.DEVNULL,  # Ansible refuses a non-blocking stdin (ssh elsewhere may have made it one)
             capture_output=True,
             text=True,
             check=False,

@@ -46,6 +46,10 @@ def run(
 
 def succeeds(args: Sequence[str | Path], timeout: float = 20) -> bool:
     try:
-        return subprocess.run([str(a) for a in args], capture_output=True, timeout=timeout, check=False).returncode == 0
+        # No stdin: ssh, polled here, would set an inherited stdin non-blocking, and Ansible refuses to run on one.
+        proc = subprocess.run(
+            [str(a) for a in args], stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout, check=False
+        )
+        return proc.returncode == 0
     except (FileNotFoundError, subprocess.TimeoutExpired):
         return False

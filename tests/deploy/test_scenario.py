@@ -57,7 +57,11 @@ def state() -> dict[str, Any]:
 
 def on_host(host: str, command: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["ssh", "-F", str(ssh.config_path(ENV)), host, command], capture_output=True, text=True, check=False
+        ["ssh", "-F", str(ssh.config_path(ENV)), host, command],
+        stdin=subprocess.DEVNULL,  # ssh sets a shared stdin non-blocking; Ansible in the other thread refuses it
+        capture_output=True,
+        text=True,
+        check=False,
     )
 
 
