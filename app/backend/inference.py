@@ -39,9 +39,10 @@ class Classifier:
         probabilities = shifted / shifted.sum(axis=1, keepdims=True)
         digits = probabilities.argmax(axis=1)
         for digit in digits.tolist():
-            metrics.PREDICTIONS.labels(digit=str(digit)).inc()
+            metrics.PREDICTIONS_BY_DIGIT[digit].inc()
         return [
-            Prediction(int(d), [round(float(p), 6) for p in row]) for d, row in zip(digits, probabilities, strict=True)
+            Prediction(d, [round(p, 6) for p in row])
+            for d, row in zip(digits.tolist(), probabilities.tolist(), strict=True)
         ]
 
 

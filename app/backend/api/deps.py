@@ -11,11 +11,15 @@ from app.backend.core.config import Settings
 from app.backend.inference import Classifier
 
 
-async def classifier(request: Request) -> Classifier:
+def loaded_classifier(request: Request) -> Classifier:
     loaded: Classifier | None = request.app.state.classifier
     if loaded is None:
         raise HTTPException(status_code=503, detail="model not loaded")
     return loaded
+
+
+async def classifier(request: Request) -> Classifier:
+    return loaded_classifier(request)
 
 
 async def settings(request: Request) -> Settings:

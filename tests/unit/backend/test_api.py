@@ -5,12 +5,16 @@ import shutil
 
 import numpy as np
 import pytest
+from fastapi.exceptions import RequestValidationError
 from fastapi.testclient import TestClient
 from PIL import Image
+from pydantic import ValidationError
 
+from app.backend.api.routes.predict import parse_predict_request
 from app.backend.core.config import Settings
 from app.backend.core.logging import JsonFormatter
 from app.backend.main import create_app
+from app.backend.schemas import PredictRequest
 from app.mnist import store
 from tests.canvas import canvas_like
 
@@ -97,6 +101,32 @@ def test_bad_predict_input_gets_422_with_a_reason(client, body):
     answer = client.post("/api/v1/predict", content=body, headers={"content-type": "application/json"})
     assert answer.status_code == 422
     assert answer.json()["detail"]
+
+
+ACCEPTED_BY_THE_CONTRACT = {
+    "flat": json.dumps({"image": [0.25] * 784}),
+    "square": json.dumps({"image": [[0.5] * 28] * 28}),
+    "integers": json.dumps({"image": [0, 1] * 392}),
+    "numeric_strings": json.dumps({"image": ["0.5"] * 784}),
+    "tiny": json.dumps({"image": [1e-320] * 784}),
+    "just_above_one": json.dumps({"image": [1.00000001] + [0.0] * 783}),
+    "nested_flat": json.dumps({"image": [[0.0] * 784]}),
+}
+
+
+@pytest.mark.parametrize(
+    "body", [*BAD_JSON.values(), *ACCEPTED_BY_THE_CONTRACT.values()], ids=[*BAD_JSON, *ACCEPTED_BY_THE_CONTRACT]
+)
+def test_the_fast_parser_accepts_exactly_what_the_schema_accepts(body):
+    """POST /predict parses with orjson and numpy; its verdict and pixels must be pydantic's on PredictRequest."""
+    try:
+        expected = np.asarray(PredictRequest.model_validate_json(body).image, dtype=np.float32).reshape(28, 28)
+    except ValidationError as exc:
+        with pytest.raises(RequestValidationError) as refused:
+            parse_predict_request(body.encode())
+        assert [e["loc"] for e in refused.value.errors()] == [("body", *e["loc"]) for e in exc.errors()]
+    else:
+        np.testing.assert_array_equal(parse_predict_request(body.encode()), expected)
 
 
 def test_body_over_the_limit_gets_413(client):
