@@ -29,7 +29,7 @@ CA_DIR = ROOT / "build" / "ca-certificates"
 # Where Debian keeps locally added CA certificates; trusted by image builds unless another folder is given.
 SYSTEM_EXTRA_CA_DIR = Path("/usr/local/share/ca-certificates")
 WHEELHOUSE = ROOT / "build" / "wheelhouse"
-SERVICES = ("backend", "frontend", "prometheus")
+SERVICES = ("backend", "frontend", "prometheus", "proxy")
 OPTIONAL_SERVICES = ("training",)
 
 

@@ -29,7 +29,8 @@ TEMPLATES = ROOT / "templates"
 ROLE_DEFAULTS = ROOT / "roles" / "mnist_stack" / "defaults" / "main.yml"
 BUILD = ROOT / "build"
 
-# template → output path, relative to the host's folder; None: only when Grafana is enabled.
+# template → output path, relative to the host's folder. The proxy's come first: compose.yaml carries their hash.
+PROXY_FILES = {"proxy/haproxy.cfg.j2": "proxy/haproxy.cfg"}
 FILES = {
     "compose.yaml.j2": "compose.yaml",
     "prometheus/prometheus.yml.j2": "prometheus/prometheus.yml",
@@ -146,7 +147,11 @@ def render(env: str, extra: dict[str, Any] | None = None, out_root: Path = BUILD
     manifest: dict[str, Any] = {"env": env, "image_tag": extra["mnist_stack_image_tag"], "hosts": {}}
     for host, variables in hosts.items():
         host_dir = env_dir / host
-        files = dict(FILES, **(GRAFANA_FILES if variables["mnist_stack_grafana_enabled"] else {}))
+        files = {
+            **(PROXY_FILES if variables["mnist_stack_proxy_enabled"] else {}),
+            **FILES,
+            **(GRAFANA_FILES if variables["mnist_stack_grafana_enabled"] else {}),
+        }
         hashes = {}
         for template, output in files.items():
             target = host_dir / output
@@ -160,6 +165,8 @@ def render(env: str, extra: dict[str, Any] | None = None, out_root: Path = BUILD
             else:
                 shutil.copyfile(TEMPLATES / template, target)
             hashes[output] = hashlib.sha256(target.read_bytes()).hexdigest()
+            if output == "proxy/haproxy.cfg":
+                variables["proxy_fingerprint"] = proxy_fingerprint(target.read_bytes(), variables)
         manifest["hosts"][host] = {"project": variables["mnist_stack_project"], "files": hashes}
         if validate:
             validate_host(host_dir, variables)
@@ -167,14 +174,31 @@ def render(env: str, extra: dict[str, Any] | None = None, out_root: Path = BUILD
     return env_dir
 
 
+def proxy_fingerprint(config: bytes, variables: dict[str, Any]) -> str:
+    """What the proxy container is made of besides its image: its config and its certificate (public; the key
+    changes with it). A release that changes neither leaves the running proxy alone."""
+    digest = hashlib.sha256(config)
+    digest.update(str(variables["mnist_stack_tls_certificate"]).encode())
+    return digest.hexdigest()[:16]
+
+
 def validate_host(host_dir: Path, variables: dict[str, Any]) -> None:
     """docker compose config, promtool check config / check rules / test rules, and JSON for dashboards."""
     compose_env = {**os.environ, "COMPOSE_PROJECT_NAME": variables["mnist_stack_project"]}
     secrets = host_dir / "secrets"
-    needs_secret = variables["mnist_stack_grafana_enabled"]
-    if needs_secret:  # compose checks that secret files exist; a placeholder stands in while validating
+    placeholders = [
+        name
+        for name, needed in (
+            ("grafana_admin_password", variables["mnist_stack_grafana_enabled"]),
+            ("tls.pem", variables["mnist_stack_proxy_enabled"]),
+        )
+        if needed
+    ]
+    needs_secret = bool(placeholders)
+    if needs_secret:  # compose checks that secret files exist; placeholders stand in while validating
         secrets.mkdir(exist_ok=True)
-        (secrets / "grafana_admin_password").write_text("placeholder\n")
+        for name in placeholders:
+            (secrets / name).write_text("placeholder\n")
     try:
         run(["docker", "compose", "-f", host_dir / "compose.yaml", "config", "--quiet"], quiet=True, env=compose_env)
     finally:

@@ -11,7 +11,7 @@ import hashlib
 import time
 from pathlib import Path
 
-from mnist_deploy import engine, images, render, ssh
+from mnist_deploy import engine, images, render, ssh, tls
 from mnist_deploy.errors import DeployError
 from mnist_deploy.shell import console, run, succeeds
 
@@ -81,6 +81,7 @@ def up(timeout: float = 60) -> list[str]:
     hostvars = render.inventory_hostvars(ENV)
     hosts = sorted(hostvars)
     port = hostvars[hosts[0]]["mnist_bastion_port"]
+    tls.sandbox_certificates(hosts)
     run(["docker", "network", "create", "--internal", "--label", LABEL, NETWORK], quiet=True)
     authorized = ["-v", f"{key}.pub:/etc/ssh/authorized_keys/deploy:ro"]
     run(

@@ -39,6 +39,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--timeout", type=float, default=10.0, help="seconds to wait for each endpoint")
     hosts = parser.getgroup("hosts", "deployed hosts the infra tests check (invoke verify)")
     hosts.addoption("--env", default="sandbox", help="inventory whose hosts tests/infra checks over SSH")
+    hosts.addoption(
+        "--ca-file",
+        default="",
+        help="CA that signed the proxy's certificate (default: the sandbox's own CA on the sandbox, else the system's)",
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

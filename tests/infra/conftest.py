@@ -5,15 +5,17 @@ Expected values come from the release recorded on each host and from the invento
 
 from __future__ import annotations
 
+import base64
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 import testinfra
 
-from mnist_deploy import render, ssh
+from mnist_deploy import render, ssh, tls
 
-SERVICES = ("backend", "frontend", "prometheus")
+SERVICES = ("backend", "frontend", "prometheus", "proxy")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -63,3 +65,10 @@ def containers(remote: Any, release: dict[str, Any]) -> dict[str, list[dict[str,
     for info in json.loads(remote.check_output(f"docker inspect {' '.join(ids)}")):
         result.setdefault(info["Config"]["Labels"]["com.docker.compose.service"], []).append(info)
     return result
+
+
+@pytest.fixture(scope="session")
+def tls_ca(env: str, request: pytest.FixtureRequest) -> str:
+    """The CA the proxy's certificate must verify against, base64 PEM ('' for the system's trust store)."""
+    path = request.config.getoption("--ca-file") or (str(tls.SANDBOX_DIR / "ca.pem") if env == "sandbox" else "")
+    return base64.b64encode(Path(path).read_bytes()).decode() if path else ""

@@ -22,9 +22,15 @@ def test_the_recorded_release_is_current_and_complete(remote, release):
     assert {image["service"] for image in record["images"]} == set(SERVICES)
 
 
+def expected_containers(variables: dict[str, Any], service: str) -> int:
+    if service == "proxy" and not variables["mnist_stack_proxy_enabled"]:
+        return 0
+    return int(variables.get(f"mnist_stack_{service}_replicas", 1))
+
+
 @pytest.mark.parametrize("service", SERVICES)
 def test_service_containers_are_running_and_healthy(containers, release, service):
-    expected = release["vars"].get(f"mnist_stack_{service}_replicas", 1)
+    expected = expected_containers(release["vars"], service)
     running = containers.get(service, [])
     assert len(running) == expected
     for info in running:
@@ -35,12 +41,13 @@ def test_service_containers_are_running_and_healthy(containers, release, service
 @pytest.mark.parametrize("service", SERVICES)
 def test_containers_run_the_recorded_release_images(containers, release, service):
     image = next(i for i in release["record"]["images"] if i["service"] == service)
-    assert {info["Image"] for info in containers[service]} == {image["id"]}
+    expected = {image["id"]} if expected_containers(release["vars"], service) else set()
+    assert {info["Image"] for info in containers.get(service, [])} == expected
 
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_containers_are_non_root_read_only_and_limited(containers, remote, service):
-    for info in containers[service]:
+    for info in containers.get(service, []):
         config = info["HostConfig"]
         assert remote.check_output(f"docker exec {info['Id']} id -u") != "0", info["Name"]
         assert config["ReadonlyRootfs"] is True
@@ -57,6 +64,9 @@ def test_only_intended_ports_listen(remote, release):
         if variables.get(f"mnist_stack_{service}_published"):
             port = variables[f"mnist_stack_{service}_host_port"] or variables[f"mnist_stack_{service}_port"]
             expected.add(f"tcp://{variables['mnist_stack_bind_address']}:{port}")
+    if variables["mnist_stack_proxy_enabled"]:
+        for port in (variables["mnist_stack_proxy_http_host_port"], variables["mnist_stack_proxy_https_host_port"]):
+            expected.add(f"tcp://{variables['mnist_stack_proxy_bind_address']}:{port}")
     # 127.0.0.11 is Docker's embedded DNS, present when the "host" is itself a container (the sandbox).
     listening = {
         s for s in remote.socket.get_listening_sockets() if s.startswith("tcp://") and "//127.0.0.11:" not in s
@@ -99,3 +109,51 @@ def test_prometheus_scrapes_every_target(remote, containers, release):
             break
         time.sleep(3)
     assert len(values) >= expected and all(v == "1" for v in values), values
+
+
+# The proxy, seen from the host as a client sees it: TLS with the environment's certificate, HTTP sent to HTTPS,
+# metrics not exposed. The request runs on the host itself (to its own published ports), with its python3.
+PROXY_PROBE = """
+import base64, json, ssl, sys, urllib.error, urllib.request
+ca, https_port, http_port = base64.b64decode(sys.argv[1]).decode(), sys.argv[2], sys.argv[3]
+context = ssl.create_default_context(cadata=ca) if ca else ssl.create_default_context()
+def get(url, **kw):
+    try:
+        with urllib.request.urlopen(url, timeout=10, **kw) as answer:
+            return answer.status, dict(answer.headers), answer.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read().decode()
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args):
+        return None
+opener = urllib.request.build_opener(NoRedirect)
+try:
+    opener.open(f"http://localhost:{http_port}/api/v1/model?x=1", timeout=10)
+    redirect = None
+except urllib.error.HTTPError as error:
+    redirect = [error.code, error.headers["location"]]
+print(json.dumps({
+    "ready": get(f"https://localhost:{https_port}/ready", context=context),
+    "metrics": get(f"https://localhost:{https_port}/metrics", context=context)[0],
+    "ui": get(f"https://localhost:{https_port}/", context=context)[0],
+    "redirect": redirect,
+}))
+"""
+
+
+def test_the_proxy_serves_tls_redirects_http_and_hides_metrics(remote, release, tls_ca):
+    variables = release["vars"]
+    if not variables["mnist_stack_proxy_enabled"]:
+        pytest.skip("no proxy in this environment")
+    https_port = variables["mnist_stack_proxy_https_host_port"]
+    http_port = variables["mnist_stack_proxy_http_host_port"]
+    encoded = base64.b64encode(PROXY_PROBE.encode()).decode()
+    command = f"python3 -c \"import base64; exec(base64.b64decode('{encoded}'))\" '{tls_ca}' {https_port} {http_port}"
+    result = json.loads(remote.check_output(command))
+    status, headers, body = result["ready"]
+    assert status == 200 and json.loads(body)["model_version"] == release["record"]["model_version"]
+    assert headers.get("strict-transport-security", "").startswith("max-age=")
+    assert result["metrics"] == 404
+    assert result["ui"] == 200
+    suffix = "" if https_port == 443 else f":{https_port}"
+    assert result["redirect"] == [301, f"https://localhost{suffix}/api/v1/model?x=1"]

@@ -27,12 +27,42 @@ def test_dev_publishes_every_service_on_loopback_and_mounts_source(tmp_path):
     assert services["backend"]["environment"]["MNIST_LOG_LEVEL"] == "DEBUG"
 
 
-def test_staging_publishes_only_the_frontend(tmp_path):
+def test_staging_publishes_only_the_proxy(tmp_path):
     render.render("staging", {"mnist_stack_image_tag": TAG}, tmp_path, validate=False)
     services = compose(tmp_path, "staging", "staging-1")["services"]
-    assert [name for name, s in services.items() if "ports" in s] == ["frontend"]
+    assert [name for name, s in services.items() if "ports" in s] == ["proxy"]
+    assert services["proxy"]["ports"] == ["0.0.0.0:80:8080", "0.0.0.0:443:8443"]
+    assert services["proxy"]["networks"] == ["internal", "edge"]
+    assert services["backend"]["networks"] == ["internal"]
     assert "command" not in services["backend"]
     assert compose(tmp_path, "staging", "staging-1")["networks"]["internal"] == {"internal": True}
+
+
+CERTIFICATE = {"mnist_stack_tls_certificate": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"}
+
+
+def test_the_proxy_is_recreated_only_when_its_config_or_certificate_changes(tmp_path):
+    def proxy_of(tag, extra, out):
+        render.render("sandbox", {"mnist_stack_image_tag": tag, **extra}, out, validate=False)
+        host = out / "sandbox" / "target-1"
+        return compose(out, "sandbox", "target-1")["services"]["proxy"], (host / "proxy" / "haproxy.cfg").read_text()
+
+    first, config = proxy_of(TAG, CERTIFICATE, tmp_path / "a")
+    # A new release (new images) keeps the proxy: config and certificate are compose configs/secrets, not paths
+    # into the release's folder, and the label that forces a new container is the same.
+    second, _ = proxy_of("fedcba987654-a63674eff6c6", CERTIFICATE, tmp_path / "b")
+    assert second["labels"] == first["labels"]
+    assert first["configs"] == [{"source": "haproxy", "target": "/etc/haproxy/haproxy.cfg"}]
+    assert first["secrets"] == [{"source": "tls", "target": "/etc/haproxy/tls.pem"}]
+    rotated, _ = proxy_of(TAG, {"mnist_stack_tls_certificate": "another"}, tmp_path / "c")
+    assert rotated["labels"] != first["labels"]
+    more, more_config = proxy_of(TAG, {**CERTIFICATE, "mnist_stack_backend_replicas": 3}, tmp_path / "d")
+    assert more["labels"] != first["labels"]
+    # One slot more than the replicas: a rollout runs one extra replica while it replaces the others.
+    assert "server-template backend 3 backend:8000" in config
+    assert "server-template backend 4 backend:8000" in more_config
+    assert "redirect location https://" in config and "ssl crt /etc/haproxy/tls.pem" in config
+    assert "BEGIN CERTIFICATE" not in config
 
 
 def test_production_has_replicas_and_grafana_on_every_host(tmp_path):
