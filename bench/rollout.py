@@ -30,6 +30,8 @@ from app.mnist import store  # noqa: E402
 from mnist_deploy import deploy, images, sandbox, stack, tls  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
+# bandit B108: a folder in the bastion container (a throwaway sandbox host), not on this machine.
+IN_BASTION = "/tmp"  # nosec B108
 
 
 def digit_body(path: Path) -> Path:
@@ -42,13 +44,14 @@ def digit_body(path: Path) -> Path:
 def start_load(host: str, connections: int, rate: float) -> subprocess.Popen[str]:
     RESULTS.mkdir(parents=True, exist_ok=True)
     for source, target in (
-        (ROOT / "bench" / "load.py", "/tmp/load.py"),
-        (digit_body(RESULTS / "body.json"), "/tmp/body.json"),
-        (tls.SANDBOX_DIR / "ca.pem", "/tmp/ca.pem"),
+        (ROOT / "bench" / "load.py", f"{IN_BASTION}/load.py"),
+        (digit_body(RESULTS / "body.json"), f"{IN_BASTION}/body.json"),
+        (tls.SANDBOX_DIR / "ca.pem", f"{IN_BASTION}/ca.pem"),
     ):
         subprocess.run(["docker", "cp", str(source), f"{sandbox.BASTION}:{target}"], check=True, capture_output=True)
     url = f"https://{host}/api/v1/predict"
-    command = ["python3", "/tmp/load.py", url, "/tmp/body.json", "/tmp/ca.pem", str(connections), str(rate)]
+    files = [f"{IN_BASTION}/{name}" for name in ("load.py", "body.json", "ca.pem")]
+    command = ["python3", files[0], url, *files[1:], str(connections), str(rate)]
     return subprocess.Popen(
         ["docker", "exec", "-i", sandbox.BASTION, *command],
         stdin=subprocess.PIPE,

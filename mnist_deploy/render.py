@@ -165,8 +165,9 @@ def render(env: str, extra: dict[str, Any] | None = None, out_root: Path = BUILD
             else:
                 shutil.copyfile(TEMPLATES / template, target)
             hashes[output] = hashlib.sha256(target.read_bytes()).hexdigest()
-            if output == "proxy/haproxy.cfg":
+            if output == "proxy/haproxy.cfg":  # the deploy installs config and certificate under this name
                 variables["proxy_fingerprint"] = proxy_fingerprint(target.read_bytes(), variables)
+                (host_dir / "proxy" / "fingerprint").write_text(variables["proxy_fingerprint"] + "\n")
         manifest["hosts"][host] = {"project": variables["mnist_stack_project"], "files": hashes}
         if validate:
             validate_host(host_dir, variables)
@@ -186,19 +187,10 @@ def validate_host(host_dir: Path, variables: dict[str, Any]) -> None:
     """docker compose config, promtool check config / check rules / test rules, and JSON for dashboards."""
     compose_env = {**os.environ, "COMPOSE_PROJECT_NAME": variables["mnist_stack_project"]}
     secrets = host_dir / "secrets"
-    placeholders = [
-        name
-        for name, needed in (
-            ("grafana_admin_password", variables["mnist_stack_grafana_enabled"]),
-            ("tls.pem", variables["mnist_stack_proxy_enabled"]),
-        )
-        if needed
-    ]
-    needs_secret = bool(placeholders)
-    if needs_secret:  # compose checks that secret files exist; placeholders stand in while validating
+    needs_secret = variables["mnist_stack_grafana_enabled"]
+    if needs_secret:  # compose checks that secret files exist; a placeholder stands in while validating
         secrets.mkdir(exist_ok=True)
-        for name in placeholders:
-            (secrets / name).write_text("placeholder\n")
+        (secrets / "grafana_admin_password").write_text("placeholder\n")
     try:
         run(["docker", "compose", "-f", host_dir / "compose.yaml", "config", "--quiet"], quiet=True, env=compose_env)
     finally:

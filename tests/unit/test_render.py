@@ -48,16 +48,19 @@ def test_the_proxy_is_recreated_only_when_its_config_or_certificate_changes(tmp_
         return compose(out, "sandbox", "target-1")["services"]["proxy"], (host / "proxy" / "haproxy.cfg").read_text()
 
     first, config = proxy_of(TAG, CERTIFICATE, tmp_path / "a")
-    # A new release (new images) keeps the proxy: config and certificate are compose configs/secrets, not paths
-    # into the release's folder, and the label that forces a new container is the same.
+    # A new release (new images) keeps the proxy as it is: its files are mounted from a folder named after their
+    # hash, outside the release's folder, so compose sees the same service.
     second, _ = proxy_of("fedcba987654-a63674eff6c6", CERTIFICATE, tmp_path / "b")
-    assert second["labels"] == first["labels"]
-    assert first["configs"] == [{"source": "haproxy", "target": "/etc/haproxy/haproxy.cfg"}]
-    assert first["secrets"] == [{"source": "tls", "target": "/etc/haproxy/tls.pem"}]
+    assert second["volumes"] == first["volumes"]
+    fingerprint = (tmp_path / "a" / "sandbox" / "target-1" / "proxy" / "fingerprint").read_text().strip()
+    assert first["volumes"] == [
+        f"/opt/mnist/mnist-sandbox/proxy/{fingerprint}/haproxy.cfg:/etc/haproxy/haproxy.cfg:ro",
+        f"/opt/mnist/mnist-sandbox/proxy/{fingerprint}/tls.pem:/etc/haproxy/tls.pem:ro",
+    ]
     rotated, _ = proxy_of(TAG, {"mnist_stack_tls_certificate": "another"}, tmp_path / "c")
-    assert rotated["labels"] != first["labels"]
+    assert rotated["volumes"] != first["volumes"]
     more, more_config = proxy_of(TAG, {**CERTIFICATE, "mnist_stack_backend_replicas": 3}, tmp_path / "d")
-    assert more["labels"] != first["labels"]
+    assert more["volumes"] != first["volumes"]
     # One slot more than the replicas: a rollout runs one extra replica while it replaces the others.
     assert "server-template backend 3 backend:8000" in config
     assert "server-template backend 4 backend:8000" in more_config
