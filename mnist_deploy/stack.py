@@ -28,6 +28,7 @@ def compose(env: str, *args: str, out_root: Path = render.BUILD, quiet: bool = F
 
 
 def ensure_images(tag: str, extra_ca_dir: Path | None, model_dir: Path = render.ROOT / "models") -> None:
+    engine.ensure_engine()  # without it every image looks missing
     missing = [s for s in images.SERVICES if not images.image_exists(images.ref(s, tag))]
     if missing:
         images.build_base()
