@@ -125,9 +125,21 @@ def release_tag(model_version: str) -> str:
     return f"{git_sha()}-{model_version[:12]}"
 
 
+# Images tagged by their recipe instead of the release: a release must not replace the proxy (and cut its clients'
+# connections) unless the proxy itself changed.
+RECIPE_TAGGED = {"proxy": ("proxy.Dockerfile", "proxy-ctl.sh")}
+
+
+def recipe_tag(service: str) -> str:
+    digest = hashlib.sha256()
+    for name in RECIPE_TAGGED[service]:
+        digest.update((ROOT / "docker" / name).read_bytes())
+    return f"recipe-{digest.hexdigest()[:12]}"
+
+
 def ref(service: str, tag: str) -> str:
     """The image name a release's compose file uses: never `latest`."""
-    return f"mnist-{service}:{tag}"
+    return f"mnist-{service}:{recipe_tag(service) if service in RECIPE_TAGGED else tag}"
 
 
 def docker_build(service: str, image: str, build_args: dict[str, str], labels: dict[str, str]) -> None:
@@ -157,6 +169,8 @@ def build(services: list[str], model_dir: Path, extra_ca_dir: Path | None, base_
         console.rule(f"[bold]{index}/{len(services)} {image}")
         started = time.monotonic()
         labels = {"org.opencontainers.image.revision": tag.split("-")[0]}
+        if service in RECIPE_TAGGED:  # the same recipe must give the same image id, whatever the commit
+            labels = {"io.mnist.recipe": recipe_tag(service)}
         if service == "backend":  # only the backend holds the model: the others keep their id across models
             labels["io.mnist.model-version"] = model_version
         build_args = {

@@ -147,6 +147,7 @@ def render(env: str, extra: dict[str, Any] | None = None, out_root: Path = BUILD
     manifest: dict[str, Any] = {"env": env, "image_tag": extra["mnist_stack_image_tag"], "hosts": {}}
     for host, variables in hosts.items():
         host_dir = env_dir / host
+        variables["proxy_image"] = images.ref("proxy", variables["mnist_stack_image_tag"])
         files = {
             **(PROXY_FILES if variables["mnist_stack_proxy_enabled"] else {}),
             **FILES,

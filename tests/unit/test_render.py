@@ -52,6 +52,7 @@ def test_the_proxy_is_recreated_only_when_its_config_or_certificate_changes(tmp_
     # hash, outside the release's folder, so compose sees the same service.
     second, _ = proxy_of("fedcba987654-a63674eff6c6", CERTIFICATE, tmp_path / "b")
     assert second["volumes"] == first["volumes"]
+    assert second["image"] == first["image"] and first["image"].startswith("mnist-proxy:recipe-")
     fingerprint = (tmp_path / "a" / "sandbox" / "target-1" / "proxy" / "fingerprint").read_text().strip()
     assert first["volumes"] == [
         f"/opt/mnist/mnist-sandbox/proxy/{fingerprint}/haproxy.cfg:/etc/haproxy/haproxy.cfg:ro",
