@@ -1,7 +1,8 @@
 """The deploy scenario on the sandbox, in order, as CI runs it (issue #6):
 
 sandbox up → bootstrap → deploy A → verify → deploy A again (changed=0), and in check mode → deploy B (a new
-model) while a concurrent deploy is refused by the lock → verify → rollback → A is back → deploy a model that fails
+model) while a concurrent deploy is refused by the lock → verify → rollback under a constant load through the proxy,
+not one request failing → A is back → deploy a model that fails
 the gate → automatic rollback, A still serving → rollback to B by id (the failed release and its image are
 removed: the sandbox keeps two releases) → sandbox down, nothing left.
 
@@ -24,6 +25,7 @@ import pytest
 import torch
 
 from app.mnist import store
+from bench import rollout
 from mnist_deploy import deploy, images, render, sandbox, ssh
 from mnist_deploy.errors import DeployError
 
@@ -158,10 +160,18 @@ def test_release_b_passes_the_testinfra_checks(sandbox_hosts, state):
     verify()
 
 
-def test_rollback_brings_release_a_back(sandbox_hosts, state):
+def test_rollback_brings_release_a_back_without_failing_a_request(sandbox_hosts, state):
     deploy.rollback(ENV, check=True)
     assert current_releases() == {host: state["b"]["id"] for host in sandbox_hosts}, "check mode changed a host"
-    deploy.rollback(ENV)
+    # Constant load on target-1's proxy (HTTPS, from the bastion) while its replicas are replaced one at a time.
+    load = rollout.start_load("target-1", connections=2, rate=20)
+    try:
+        deploy.rollback(ENV)
+    finally:
+        out, _ = load.communicate(input="", timeout=60)
+    answers = [json.loads(line) for line in out.splitlines() if line.startswith("[")]
+    failed = [answer for answer in answers if answer[2] != 200]
+    assert len(answers) > 500 and not failed, (len(answers), failed[:10])
     assert current_releases() == {host: state["a"]["id"] for host in sandbox_hosts}
     verify()
 
