@@ -212,7 +212,7 @@ def test_the_release_records_say_who_deployed_what_and_when(sandbox_hosts, state
         record = next(r for r in row["releases"] if r["id"] == state["a"]["id"])
         assert record["by"] == deploy.deployer()
         assert datetime.fromisoformat(record["assembled"]) <= datetime.now(UTC)
-        assert set(record["files"]) >= {"compose.yaml", "prometheus/prometheus.yml"}
-        assert {image["service"] for image in record["images"]} == {"backend", "frontend", "prometheus"}
+        assert set(record["files"]) >= {"compose.yaml", "prometheus/prometheus.yml", "proxy/haproxy.cfg"}
+        assert {image["service"] for image in record["images"]} == {"backend", "frontend", "prometheus", "proxy"}
     result = json.loads(on_host("target-2", f"sudo cat {HOME}/current/release.json").stdout)
     assert result["id"] == state["b"]["id"]
