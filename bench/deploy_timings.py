@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -25,8 +24,8 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.mnist import store  # noqa: E402
-from mnist_deploy import deploy, images, sandbox, stack  # noqa: E402
+from bench import releases  # noqa: E402
+from mnist_deploy import deploy, sandbox  # noqa: E402
 
 
 def timed(label: str, action: Callable[[], Any], figures: dict[str, float]) -> Any:
@@ -40,14 +39,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model-b", type=Path, default=ROOT / "build" / "release-models" / "b")
     args = parser.parse_args()
-    if not (args.model_b / "current").is_file():
-        subprocess.run(
-            [sys.executable, "-m", "app.training", "--epochs", "1", "--model-dir", str(args.model_b)],
-            cwd=ROOT,
-            check=True,
-        )
-    for model_dir in (ROOT / "models", args.model_b):  # image builds are not part of the deploy figures
-        stack.ensure_images(images.release_tag(store.current_version(model_dir)), None, model_dir)
+    releases.prepare(args.model_b)
     figures: dict[str, float] = {}
     changed: dict[str, Any] = {}
     try:

@@ -26,8 +26,8 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.mnist import store  # noqa: E402
-from mnist_deploy import deploy, images, sandbox, stack, tls  # noqa: E402
+from bench import releases  # noqa: E402
+from mnist_deploy import deploy, sandbox, tls  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 # bandit B108: a folder in the bastion container (a throwaway sandbox host), not on this machine.
@@ -110,14 +110,7 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=25.0, help="requests per second per client")
     parser.add_argument("--host", default="target-1")
     args = parser.parse_args()
-    if not (args.model_b / "current").is_file():
-        subprocess.run(
-            [sys.executable, "-m", "app.training", "--epochs", "1", "--model-dir", str(args.model_b)],
-            cwd=ROOT,
-            check=True,
-        )
-    for model_dir in (ROOT / "models", args.model_b):  # builds are not part of what is measured
-        stack.ensure_images(images.release_tag(store.current_version(model_dir)), None, model_dir)
+    releases.prepare(args.model_b)
     console = Console()
     phases: list[tuple[str, float, float]] = []
     try:

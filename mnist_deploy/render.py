@@ -145,9 +145,10 @@ def render(env: str, extra: dict[str, Any] | None = None, out_root: Path = BUILD
     env_dir = out_root / env
     shutil.rmtree(env_dir, ignore_errors=True)
     manifest: dict[str, Any] = {"env": env, "image_tag": extra["mnist_stack_image_tag"], "hosts": {}}
+    proxy_image = images.ref("proxy", extra["mnist_stack_image_tag"])
     for host, variables in hosts.items():
         host_dir = env_dir / host
-        variables["proxy_image"] = images.ref("proxy", variables["mnist_stack_image_tag"])
+        variables["proxy_image"] = proxy_image
         files = {
             **(PROXY_FILES if variables["mnist_stack_proxy_enabled"] else {}),
             **FILES,
@@ -165,9 +166,10 @@ def render(env: str, extra: dict[str, Any] | None = None, out_root: Path = BUILD
                 target.write_text(text)
             else:
                 shutil.copyfile(TEMPLATES / template, target)
-            hashes[output] = hashlib.sha256(target.read_bytes()).hexdigest()
+            content = target.read_bytes()
+            hashes[output] = hashlib.sha256(content).hexdigest()
             if output == "proxy/haproxy.cfg":  # the deploy installs config and certificate under this name
-                variables["proxy_fingerprint"] = proxy_fingerprint(target.read_bytes(), variables)
+                variables["proxy_fingerprint"] = proxy_fingerprint(content, variables)
                 (host_dir / "proxy" / "fingerprint").write_text(variables["proxy_fingerprint"] + "\n")
         manifest["hosts"][host] = {"project": variables["mnist_stack_project"], "files": hashes}
         if validate:
