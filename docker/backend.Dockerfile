@@ -3,16 +3,20 @@ ARG BASE_IMAGE=mnist-base:bookworm
 FROM ${BASE_IMAGE} AS build
 ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 COPY build/ca-certificates/ /usr/local/share/ca-certificates/
-RUN apt-get update -q && apt-get install -y -q --no-install-recommends python3 python3-venv ca-certificates \
+RUN apt-get update -q && apt-get install -y -q --no-install-recommends python3 python3-venv ca-certificates binutils \
     && update-ca-certificates && rm -rf /var/lib/apt/lists/*
 COPY app/backend/requirements.txt /tmp/requirements.txt
-# Left out of the final venv: packaging tools, tests, and onnxruntime's C library and offline tools (the Python
-# binding is self-contained: it does not link libonnxruntime.so). `cd`, not WORKDIR: the path has a version glob.
+# Left out of the final venv: packaging tools, tests, onnxruntime's C library and offline tools (the Python
+# binding is self-contained: it does not link libonnxruntime.so), simdjson's C++ sources and its library's debug
+# symbols (7.5 MB, 0.6 MB without them). Only that library is stripped: the wheels' vendored libraries (numpy's
+# OpenBLAS) were rewritten by patchelf, and strip leaves them unloadable. `cd`, not WORKDIR: the path has a glob.
 # hadolint ignore=DL3003
 RUN python3 -m venv /opt/venv && /opt/venv/bin/pip install --progress-bar off -r /tmp/requirements.txt \
     && cd /opt/venv/lib/python3*/site-packages \
     && rm -rf pip setuptools pkg_resources _distutils_hack distutils-precedence.pth numpy/tests numpy/*/tests \
         onnxruntime/capi/libonnxruntime.so* onnxruntime/transformers onnxruntime/quantization onnxruntime/tools \
+        simdjson/*.cpp simdjson/*.h simdjson/*.pyx simdjson/*.pxd \
+    && strip --strip-unneeded csimdjson*.so \
     && find /opt/venv -name __pycache__ -prune -exec rm -rf {} +
 
 FROM ${BASE_IMAGE}

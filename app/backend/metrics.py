@@ -22,6 +22,11 @@ INFERENCE_SECONDS = Histogram(
     "Time spent in the model for one request (one image or one batch)",
     buckets=(0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1),
 )
+INFERENCE_BATCH_SIZE = Histogram(
+    "mnist_inference_batch_size",
+    "Images in one model run: concurrent requests to /api/v1/predict share runs",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+)
 MODEL_INFO = Gauge("mnist_model_info", "The model this process serves (value 1)", ["version"], multiprocess_mode="max")
 
 # The container's own resource use and limits, from cgroup v2 or v1, for the CPU/RAM < 80 % targets. Every worker

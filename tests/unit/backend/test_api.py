@@ -93,6 +93,12 @@ BAD_JSON = {
     "empty_body": "",
     "not_json": "{not json",
     "array_body": "[1, 2, 3]",
+    "one_nested_pixel": json.dumps({"image": [[0.0]] + [0.0] * 783}),
+    "rows_nested_deeper": json.dumps({"image": [[[0.0]] * 28] + [[0.0] * 28] * 27}),
+    "ragged_rows_of_784": json.dumps({"image": [[0.0] * 27, [0.0] * 29] + [[0.0] * 28] * 26}),
+    "bracket_in_a_string": json.dumps({"image": ["["] + [0.0] * 783}),
+    "big_integer": '{"image": [' + ", ".join(["123456789012345678901234567890"] + ["0"] * 783) + "]}",
+    "too_deep": "[" * 5000 + "]" * 5000,
 }
 
 
@@ -111,6 +117,10 @@ ACCEPTED_BY_THE_CONTRACT = {
     "tiny": json.dumps({"image": [1e-320] * 784}),
     "just_above_one": json.dumps({"image": [1.00000001] + [0.0] * 783}),
     "nested_flat": json.dumps({"image": [[0.0] * 784]}),
+    "booleans": json.dumps({"image": [True, False] * 392}),  # pydantic's lax mode takes them as 1.0 and 0.0
+    "negative_zero": json.dumps({"image": [-0.0] * 784}),
+    "escaped_key": '{"\\u0069mage": [' + ", ".join(["0.5"] * 784) + "]}",
+    "duplicate_key": json.dumps({"image": [0.0] * 784})[:-1] + ', "image": ' + json.dumps([0.75] * 784) + "}",
 }
 
 

@@ -1,5 +1,6 @@
 """The real server: `python -m app.backend`, over real sockets."""
 
+import contextlib
 import json
 import re
 import subprocess
@@ -31,6 +32,17 @@ def test_metrics_count_every_request_across_worker_processes(tmp_path, mnist_sam
     assert predictions == 60
     assert 'http_requests_total{handler="/api/v1/predict",method="POST",status="2xx"} 60.0' in text
     assert text.count("mnist_model_info{") == 1
+
+
+@pytest.mark.slow
+def test_both_workers_take_connections(tmp_path):
+    """Each worker listens on its own socket; the first 16 hex digits of a generated request id name the process."""
+    body = json.dumps({"image": [0.0] * 784})
+    with backend(tmp_path, workers=2) as base, contextlib.ExitStack() as stack:
+        clients = [stack.enter_context(httpx.Client(base_url=base)) for _ in range(16)]  # 16 open connections
+        answers = [client.post("/api/v1/predict", content=body) for client in clients]
+    assert {answer.status_code for answer in answers} == {200}
+    assert len({answer.headers["x-request-id"][:16] for answer in answers}) == 2
 
 
 @pytest.mark.slow
