@@ -51,6 +51,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--reload", action="store_true", help="restart on code changes (development)")
     parser.add_argument("--app", default=APP, help="the ASGI app to serve (the benchmark serves its references)")
     args = parser.parse_args(argv)
+    if args.workers < 1:
+        parser.error(f"--workers (MNIST_WORKERS) must be at least 1, not {args.workers}")
 
     # Every worker writes its metrics here and /metrics sums them; stale files from a previous run would be
     # counted again, so the directory starts empty.
@@ -61,18 +63,19 @@ def main(argv: list[str] | None = None) -> None:
 
     options: dict[str, Any] = {"access_log": False, "proxy_headers": True, "server_header": False}
     if args.reload or args.workers == 1:
-        uvicorn.run(args.app, host=args.host, port=args.port, reload=args.reload, reload_dirs=["app"], **options)
+        reload_dirs = ["app"] if args.reload else None
+        uvicorn.run(args.app, host=args.host, port=args.port, reload=args.reload, reload_dirs=reload_dirs, **options)
         return
     try:
         # A plain bind first: SO_REUSEPORT alone would share a port that another server of this user holds.
         with socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET) as probe:
             probe.bind((args.host, args.port))
             port = probe.getsockname()[1]
-        # Then held, bound and never listening (so handed no connection), for as long as the workers run: nothing
-        # else can take the port between two worker restarts.
         reserved = bind_reuse_port(args.host, port)
     except OSError as exc:
         sys.exit(f"cannot listen on {args.host}:{args.port}: {exc.strerror}")
-    config = uvicorn.Config(args.app, host=args.host, port=args.port, workers=args.workers, **options)
-    listener = OwnListener(args.host, reserved.getsockname()[1])
-    Multiprocess(config, sockets=[cast(socket.socket, listener)]).run()
+    config = uvicorn.Config(args.app, host=args.host, port=port, workers=args.workers, **options)
+    # Held, bound and never listening (so handed no connection), for as long as the workers run: nothing else can
+    # take the port between two worker restarts.
+    with reserved:
+        Multiprocess(config, sockets=[cast(socket.socket, OwnListener(args.host, port))]).run()

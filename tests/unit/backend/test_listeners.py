@@ -53,3 +53,16 @@ def test_a_busy_port_stops_the_server_with_its_reason(tmp_path):
     assert run.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+def test_no_worker_is_refused_with_its_reason():
+    run = subprocess.run(
+        [sys.executable, "-m", "app.backend", "--workers", "0"],
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 2
+    assert "--workers (MNIST_WORKERS) must be at least 1, not 0" in run.stderr
