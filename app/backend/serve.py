@@ -18,9 +18,13 @@ from uvicorn.supervisors import Multiprocess
 APP = "app.backend.main:app"
 
 
+def tcp_socket(host: str) -> socket.socket:
+    return socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+
+
 def bind_reuse_port(host: str, port: int) -> socket.socket:
     """A socket bound to HOST:PORT that other SO_REUSEPORT sockets of this user may bind too."""
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock = tcp_socket(host)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
@@ -68,7 +72,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     try:
         # A plain bind first: SO_REUSEPORT alone would share a port that another server of this user holds.
-        with socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET) as probe:
+        with tcp_socket(args.host) as probe:
             probe.bind((args.host, args.port))
             port = probe.getsockname()[1]
         reserved = bind_reuse_port(args.host, port)

@@ -104,17 +104,17 @@ def test_prometheus_scrapes_every_target(remote, containers, release):
     deadline = time.monotonic() + 60  # the first scrape comes within one interval of a (re)start
     while True:
         out = remote.check_output(f"docker exec {prometheus} promtool query instant -o json http://127.0.0.1:9090 up")
-        samples = json.loads(out)
-        values: list[Any] = [sample["value"][1] for sample in samples]
-        if len(values) >= expected and all(v == "1" for v in values) or time.monotonic() > deadline:
+        samples: list[Any] = json.loads(out)
+        all_up = len(samples) >= expected and all(sample["value"][1] == "1" for sample in samples)
+        if all_up or time.monotonic() > deadline:
             break
         time.sleep(3)
-    # On failure, say which target is down and which addresses the replicas hold and Docker's DNS gives for
-    # `backend` (a removed replica's address left in that DNS has been the cause so far).
-    targets = {sample["metric"]["instance"]: sample["value"][1] for sample in samples}
-    networks = [info["NetworkSettings"]["Networks"] for info in containers["backend"]]
-    replicas = [network["IPAddress"] for by_name in networks for network in by_name.values()]
-    if not (len(values) >= expected and all(v == "1" for v in values)):
+    if not all_up:
+        # Say which target is down, which addresses the replicas hold and what Docker's DNS gives for `backend`
+        # (a removed replica's address left in that DNS has been the cause so far).
+        targets = {sample["metric"]["instance"]: sample["value"][1] for sample in samples}
+        networks = [info["NetworkSettings"]["Networks"] for info in containers["backend"]]
+        replicas = [network["IPAddress"] for by_name in networks for network in by_name.values()]
         dns = remote.run(f"docker exec {prometheus} getent ahostsv4 backend").stdout
         raise AssertionError(f"targets {targets}; replicas' addresses {replicas}; DNS for backend: {dns}")
 
