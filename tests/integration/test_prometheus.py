@@ -38,6 +38,8 @@ def test_alert_and_recording_rules_are_loaded(prometheus):
     assert {
         "MnistPredictLatencyHigh",
         "MnistAvailabilityLow",
+        "MnistBackendDown",
+        "MnistBackendMissing",
         "MnistErrorRateHigh",
         "MnistContainerCpuHigh",
         "MnistContainerMemoryHigh",
