@@ -112,7 +112,7 @@ def test_prometheus_scrapes_every_replica_and_nothing_else(remote, containers, r
     url = f"http://prometheus:{variables['mnist_stack_prometheus_port']}/api/v1/targets?state=active"
     script = f"import urllib.request; print(urllib.request.urlopen('{url}', timeout=10).read().decode())"
     frontend = containers["frontend"][0]["Id"]
-    deadline = time.monotonic() + 60  # DNS discovery every 15 s, then a scrape within one interval
+    deadline = time.monotonic() + 60  # DNS discovery every 5 s, then a scrape within one interval (15 s)
     while True:
         targets = json.loads(remote.check_output(f'docker exec {frontend} python3 -c "{script}"'))["data"]
         health = {(t["labels"]["job"], t["labels"]["instance"]): t["health"] for t in targets["activeTargets"]}
