@@ -126,8 +126,8 @@ def release_tag(model_version: str) -> str:
 
 
 # Images tagged by their recipe instead of the release: a release must not replace the proxy (and cut its clients'
-# connections) unless the proxy itself changed.
-RECIPE_TAGGED = {"proxy": ("proxy.Dockerfile", "proxy-ctl.sh")}
+# connections) or Prometheus (and leave a gap in the metrics) unless that service itself changed.
+RECIPE_TAGGED = {"proxy": ("proxy.Dockerfile", "proxy-ctl.sh"), "prometheus": ("prometheus.Dockerfile",)}
 
 
 def recipe_tag(service: str) -> str:

@@ -29,14 +29,16 @@ TEMPLATES = ROOT / "templates"
 ROLE_DEFAULTS = ROOT / "roles" / "mnist_stack" / "defaults" / "main.yml"
 BUILD = ROOT / "build"
 
-# template → output path, relative to the host's folder. The proxy's come first: compose.yaml carries their hash.
+# template → output path, relative to the host's folder. The proxy's and Prometheus's files are rendered first:
+# compose.yaml mounts each set from a folder named after its hash, outside the release's folder, so that a release
+# that changes neither keeps those services running.
 PROXY_FILES = {"proxy/haproxy.cfg.j2": "proxy/haproxy.cfg"}
-FILES = {
-    "compose.yaml.j2": "compose.yaml",
+PROMETHEUS_FILES = {
     "prometheus/prometheus.yml.j2": "prometheus/prometheus.yml",
     "prometheus/rules.yml": "prometheus/rules.yml",
     "prometheus/rules_test.yml": "prometheus/rules_test.yml",
 }
+FILES = {"compose.yaml.j2": "compose.yaml"}
 GRAFANA_FILES = {
     "grafana/provisioning/datasources/prometheus.yml.j2": "grafana/provisioning/datasources/prometheus.yml",
     "grafana/provisioning/dashboards/dashboards.yml": "grafana/provisioning/dashboards/dashboards.yml",
@@ -145,32 +147,24 @@ def render(env: str, extra: dict[str, Any] | None = None, out_root: Path = BUILD
     env_dir = out_root / env
     shutil.rmtree(env_dir, ignore_errors=True)
     manifest: dict[str, Any] = {"env": env, "image_tag": extra["mnist_stack_image_tag"], "hosts": {}}
-    proxy_image = images.ref("proxy", extra["mnist_stack_image_tag"])
+    recipe_tagged = {
+        f"{service}_image": images.ref(service, extra["mnist_stack_image_tag"]) for service in images.RECIPE_TAGGED
+    }
     for host, variables in hosts.items():
         host_dir = env_dir / host
-        variables["proxy_image"] = proxy_image
-        files = {
-            **(PROXY_FILES if variables["mnist_stack_proxy_enabled"] else {}),
-            **FILES,
-            **(GRAFANA_FILES if variables["mnist_stack_grafana_enabled"] else {}),
-        }
-        hashes = {}
-        for template, output in files.items():
-            target = host_dir / output
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if template.endswith(".j2"):
-                try:
-                    text = jinja.get_template(template).render(variables, vars=variables)
-                except jinja2.UndefinedError as exc:
-                    raise DeployError(f"{env}/{host}: {template}: {exc.message}") from exc
-                target.write_text(text)
-            else:
-                shutil.copyfile(TEMPLATES / template, target)
-            content = target.read_bytes()
-            hashes[output] = hashlib.sha256(content).hexdigest()
-            if output == "proxy/haproxy.cfg":  # the deploy installs config and certificate under this name
-                variables["proxy_fingerprint"] = proxy_fingerprint(content, variables)
-                (host_dir / "proxy" / "fingerprint").write_text(variables["proxy_fingerprint"] + "\n")
+        variables.update(recipe_tagged)
+        where = f"{env}/{host}"
+        hashes: dict[str, str] = {}
+        # The deploy installs these files in a folder named after their fingerprint (tasks/install.yml of the role).
+        if variables["mnist_stack_proxy_enabled"]:
+            hashes |= render_files(jinja, PROXY_FILES, host_dir, variables, where)
+            variables["proxy_fingerprint"] = proxy_fingerprint((host_dir / "proxy/haproxy.cfg").read_bytes(), variables)
+            (host_dir / "proxy" / "fingerprint").write_text(variables["proxy_fingerprint"] + "\n")
+        hashes |= render_files(jinja, PROMETHEUS_FILES, host_dir, variables, where)
+        variables["prometheus_fingerprint"] = files_fingerprint({f: hashes[f] for f in PROMETHEUS_FILES.values()})
+        (host_dir / "prometheus" / "fingerprint").write_text(variables["prometheus_fingerprint"] + "\n")
+        rest = {**FILES, **(GRAFANA_FILES if variables["mnist_stack_grafana_enabled"] else {})}
+        hashes |= render_files(jinja, rest, host_dir, variables, where)
         manifest["hosts"][host] = {"project": variables["mnist_stack_project"], "files": hashes}
         if validate:
             validate_host(host_dir, variables)
@@ -178,11 +172,38 @@ def render(env: str, extra: dict[str, Any] | None = None, out_root: Path = BUILD
     return env_dir
 
 
+def render_files(
+    jinja: jinja2.Environment, files: dict[str, str], host_dir: Path, variables: dict[str, Any], where: str
+) -> dict[str, str]:
+    """Render (*.j2) or copy each template to its output under HOST_DIR; return output → sha256 of its content."""
+    hashes = {}
+    for template, output in files.items():
+        target = host_dir / output
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if template.endswith(".j2"):
+            try:
+                target.write_text(jinja.get_template(template).render(variables, vars=variables))
+            except jinja2.UndefinedError as exc:
+                raise DeployError(f"{where}: {template}: {exc.message}") from exc
+        else:
+            shutil.copyfile(TEMPLATES / template, target)
+        hashes[output] = hashlib.sha256(target.read_bytes()).hexdigest()
+    return hashes
+
+
 def proxy_fingerprint(config: bytes, variables: dict[str, Any]) -> str:
     """What the proxy container is made of besides its image: its config and its certificate (public; the key
     changes with it). A release that changes neither leaves the running proxy alone."""
     digest = hashlib.sha256(config)
     digest.update(str(variables["mnist_stack_tls_certificate"]).encode())
+    return digest.hexdigest()[:16]
+
+
+def files_fingerprint(hashes: dict[str, str]) -> str:
+    """One hash for a set of files (path → sha256 of the content): the name of the folder they are installed in."""
+    digest = hashlib.sha256()
+    for path in sorted(hashes):
+        digest.update(f"{path} {hashes[path]}\n".encode())
     return digest.hexdigest()[:16]
 
 

@@ -67,6 +67,17 @@ def on_host(host: str, command: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def kept_containers(host: str = "target-1") -> dict[str, list[str]]:
+    """The proxy's and Prometheus's containers: a release that changes neither (a new model) leaves both running."""
+    ids = {}
+    for service in ("proxy", "prometheus"):
+        labels = ("com.docker.compose.project=mnist-sandbox", f"com.docker.compose.service={service}")
+        filters = " ".join(f"--filter label={label}" for label in labels)
+        ids[service] = on_host(host, f"sudo docker ps --quiet --no-trunc {filters}").stdout.split()
+        assert len(ids[service]) == 1, (service, ids[service])
+    return ids
+
+
 def current_releases() -> dict[str, str]:
     deploy.releases(ENV)
     return {row["host"]: row["current"] for row in deploy.host_results(ENV)}
@@ -129,6 +140,7 @@ def test_a_check_mode_deploy_runs_clean_and_changes_nothing(sandbox_hosts, state
 def test_deploy_release_b_while_a_concurrent_deploy_is_refused(sandbox_hosts, state, tmp_path):
     model_b = train_one_epoch(RELEASE_MODELS / "b")
     assert model_b != state["a"]["model_version"]
+    state["kept"] = kept_containers()
     vars_a = tmp_path / "deploy-a-vars.json"  # the deploy of B renders build/sandbox/ afresh
     vars_a.write_text((render.BUILD / ENV / "deploy-vars.json").read_text())
     outcome: dict[str, Any] = {}
@@ -154,6 +166,7 @@ def test_deploy_release_b_while_a_concurrent_deploy_is_refused(sandbox_hosts, st
     state["b"] = outcome["b"]["release"]
     assert state["b"]["model_version"] == model_b
     assert current_releases() == {host: state["b"]["id"] for host in sandbox_hosts}
+    assert kept_containers() == state["kept"], "a new model replaced the proxy or Prometheus"
 
 
 def test_release_b_passes_the_testinfra_checks(sandbox_hosts, state):
@@ -173,6 +186,7 @@ def test_rollback_brings_release_a_back_without_failing_a_request(sandbox_hosts,
     failed = [answer for answer in answers if answer[2] != 200]
     assert len(answers) > 500 and not failed, (len(answers), failed[:10])
     assert current_releases() == {host: state["a"]["id"] for host in sandbox_hosts}
+    assert kept_containers() == state["kept"], "the rollback replaced the proxy or Prometheus"
     verify()
 
 

@@ -69,6 +69,34 @@ def test_the_proxy_is_recreated_only_when_its_config_or_certificate_changes(tmp_
     assert "BEGIN CERTIFICATE" not in config
 
 
+def test_prometheus_is_recreated_only_when_its_image_config_or_rules_change(tmp_path):
+    def prometheus_of(tag, extra, out):
+        render.render("sandbox", {"mnist_stack_image_tag": tag, **extra}, out, validate=False)
+        fingerprint = (out / "sandbox" / "target-1" / "prometheus" / "fingerprint").read_text().strip()
+        return compose(out, "sandbox", "target-1")["services"]["prometheus"], fingerprint
+
+    first, fingerprint = prometheus_of(TAG, {}, tmp_path / "a")
+    assert first["image"].startswith("mnist-prometheus:recipe-")
+    assert first["volumes"] == [
+        f"/opt/mnist/mnist-sandbox/prometheus/{fingerprint}:/etc/prometheus:ro",
+        "prometheus-data:/prometheus",
+    ]
+    # A new release (new images, new model) keeps Prometheus as it is.
+    second, _ = prometheus_of("fedcba987654-0123456789ab", {}, tmp_path / "b")
+    assert (second["image"], second["volumes"]) == (first["image"], first["volumes"])
+    # Another scrape interval is another config: another folder, so compose replaces Prometheus.
+    changed, other = prometheus_of(TAG, {"mnist_stack_prometheus_scrape_interval": "30s"}, tmp_path / "c")
+    assert (
+        other != fingerprint
+        and changed["volumes"][0] == f"/opt/mnist/mnist-sandbox/prometheus/{other}:/etc/prometheus:ro"
+    )
+    # The development stack runs from the rendered folder itself: nothing installs hashed folders there.
+    render.render("dev", {"mnist_stack_image_tag": TAG}, tmp_path / "d", validate=False)
+    assert compose(tmp_path / "d", "dev", "localhost")["services"]["prometheus"]["volumes"][0] == (
+        "./prometheus:/etc/prometheus:ro"
+    )
+
+
 def test_production_has_replicas_and_grafana_on_every_host(tmp_path):
     render.render("production", {"mnist_stack_image_tag": TAG, **SECRET}, tmp_path, validate=False)
     for host in ("prod-1", "prod-2"):
