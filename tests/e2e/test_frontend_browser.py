@@ -81,6 +81,16 @@ def settle(page, pause_ms: int = 300) -> None:
     page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=30_000)
 
 
+def clear(page) -> None:
+    """Click Clear and wait until the old canvas is gone: Clear mounts a new canvas component, and a stroke drawn on
+    the old one while it is being replaced is lost (seen in CI on a slow machine: the 7 lost its top stroke and was
+    read as a 1)."""
+    old = page.locator("canvas.upper-canvas").first.element_handle(timeout=30_000)
+    page.get_by_role("button", name="Clear").click()
+    old.wait_for_element_state("hidden", timeout=30_000)
+    settle(page)
+
+
 def test_drawn_digits_are_predicted_and_a_stopped_backend_is_explained(frontend, page, tmp_path):
     backend_port, frontend_base = frontend
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -93,8 +103,7 @@ def test_drawn_digits_are_predicted_and_a_stopped_backend_is_explained(frontend,
         page.get_by_text("Draw a digit on the canvas first").wait_for(timeout=20_000)
 
         for digit, strokes in STROKES.items():
-            page.get_by_role("button", name="Clear").click()
-            settle(page)
+            clear(page)
             draw(page, strokes)
             settle(page, pause_ms=1500)  # the component sends the drawing back to Python, which reruns the page
             page.get_by_role("button", name="Predict").click()
