@@ -92,9 +92,11 @@ def plot(rows: list[list[Any]], phases: list[tuple[str, float, float]], path: Pa
     fig, ax = plt.subplots(figsize=(11, 4))
     ok = [(r[0] - origin, r[1] * 1000) for r in rows if r[2] == 200]
     bad = [(r[0] - origin, r[1] * 1000) for r in rows if r[2] != 200]
-    ax.scatter(*zip(*ok, strict=True), s=2, label="200", color="tab:blue")
+    seconds, latency = zip(*ok, strict=True)
+    ax.scatter(seconds, latency, s=2, label="200", color="tab:blue")
     if bad:
-        ax.scatter(*zip(*bad, strict=True), s=12, label="failed", color="tab:red")
+        seconds, latency = zip(*bad, strict=True)
+        ax.scatter(seconds, latency, s=12, label="failed", color="tab:red")
     for (name, start, end), colour in zip(phases[1::2], ("tab:orange", "tab:green"), strict=False):
         ax.axvspan(start - origin, end - origin, alpha=0.15, color=colour, label=name)
     ax.set(xlabel="seconds", ylabel="latency (ms)", yscale="log", title="POST /api/v1/predict through the proxy")
