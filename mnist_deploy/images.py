@@ -19,8 +19,9 @@ from pathlib import Path
 from rich.table import Table
 
 from app.mnist import store
+from mnist_deploy import provision
 from mnist_deploy.errors import DeployError
-from mnist_deploy.shell import console, run, succeeds
+from mnist_deploy.shell import console, run, run_logged, succeeds
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE_IMAGE = "mnist-base:bookworm"
@@ -29,6 +30,9 @@ CA_DIR = ROOT / "build" / "ca-certificates"
 # Where Debian keeps locally added CA certificates; trusted by image builds unless another folder is given.
 SYSTEM_EXTRA_CA_DIR = Path("/usr/local/share/ca-certificates")
 WHEELHOUSE = ROOT / "build" / "wheelhouse"
+BUILD_LOG = ROOT / "build" / "logs" / "images.log"
+# A build step as the classic builder ("Step 3/12 : RUN …") and BuildKit ("#7 [3/8] RUN …") print it.
+DOCKER_STEP = re.compile(r"^(?:Step (\d+)/(\d+) :|#\d+ \[(?:\S+ )?(\d+)/(\d+)\])(.*)")
 SERVICES = ("backend", "frontend", "prometheus", "proxy")
 OPTIONAL_SERVICES = ("training",)
 
@@ -69,13 +73,16 @@ def build_base(force: bool = False) -> str:
     if image_exists(BASE_IMAGE) and not force:
         console.print(f"base image {BASE_IMAGE} already present")
         return BASE_IMAGE
-    if shutil.which("debootstrap") is None:
-        run(["apt-get", "install", "-y", "-q", "debootstrap"])
+    provision.require("debootstrap", console.print)
     mirror = apt_mirror()
     console.print(f"[bold]Building {BASE_IMAGE}[/] with debootstrap from the machine's mirror")
     with tempfile.TemporaryDirectory(prefix="mnist-rootfs-") as tmp:
         rootfs = Path(tmp) / "rootfs"
-        run(["debootstrap", "--variant=minbase", "--include=ca-certificates", SUITE, rootfs, mirror])
+        run_logged(
+            ["debootstrap", "--variant=minbase", "--include=ca-certificates", SUITE, rootfs, mirror],
+            BUILD_LOG,
+            f"{BASE_IMAGE}: debootstrap {SUITE}",
+        )
         # Package lists, caches, docs and translations: images install what they need and need none of these.
         for leftover in (
             "var/lib/apt/lists",
@@ -91,7 +98,12 @@ def build_base(force: bool = False) -> str:
                 else:
                     item.unlink()
         tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
-        run(["docker", "import", "--change", "ENV LANG=C.UTF-8", "-", BASE_IMAGE], input=tar.communicate()[0])
+        run_logged(
+            ["docker", "import", "--change", "ENV LANG=C.UTF-8", "-", BASE_IMAGE],
+            BUILD_LOG,
+            f"{BASE_IMAGE}: docker import",
+            input=tar.communicate()[0],
+        )
     return BASE_IMAGE
 
 
@@ -148,7 +160,7 @@ def docker_build(service: str, image: str, build_args: dict[str, str], labels: d
         args += ["--build-arg", f"{key}={value}"]
     for key, value in labels.items():
         args += ["--label", f"{key}={value}"]
-    run([*args, "-t", image, ROOT])
+    run_logged([*args, "-t", image, ROOT], BUILD_LOG, image, DOCKER_STEP)
 
 
 def image_id(image: str) -> str:
@@ -166,7 +178,7 @@ def build(services: list[str], model_dir: Path, extra_ca_dir: Path | None, base_
     built = []
     for index, service in enumerate(services, 1):
         image = ref(service, tag)
-        console.rule(f"[bold]{index}/{len(services)} {image}")
+        console.print(f"[bold]image {index}/{len(services)}[/]: {image}")
         started = time.monotonic()
         labels = {"org.opencontainers.image.revision": tag.split("-")[0]}
         if service in RECIPE_TAGGED:  # the same recipe must give the same image id, whatever the commit
@@ -181,6 +193,7 @@ def build(services: list[str], model_dir: Path, extra_ca_dir: Path | None, base_
         docker_build(service, image, build_args, labels)
         info = json.loads(run(["docker", "image", "inspect", image], quiet=True))[0]
         built.append(Built(service, image, info["Id"], info["Size"] / 1e6, time.monotonic() - started))
+    console.print(f"full build log: {BUILD_LOG.relative_to(ROOT)}")
     return built
 
 

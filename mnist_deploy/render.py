@@ -19,9 +19,9 @@ import jinja2
 import yaml
 
 from app.mnist import store
-from mnist_deploy import images
+from mnist_deploy import images, provision
 from mnist_deploy.errors import DeployError
-from mnist_deploy.shell import run
+from mnist_deploy.shell import console, run
 
 ROOT = Path(__file__).resolve().parent.parent
 INVENTORIES = ROOT / "inventories"
@@ -220,8 +220,7 @@ def validate_host(host_dir: Path, variables: dict[str, Any]) -> None:
     finally:
         if needs_secret:
             shutil.rmtree(secrets)
-    if shutil.which("promtool") is None:
-        raise DeployError("promtool is missing: apt-get install -y prometheus (it validates the rendered config)")
+    provision.require("prometheus", console.print)
     prometheus = host_dir / "prometheus"
     run(["promtool", "check", "config", prometheus / "prometheus.yml"], quiet=True)
     run(["promtool", "check", "rules", prometheus / "rules.yml"], quiet=True)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 import subprocess
+import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -53,3 +56,43 @@ def succeeds(args: Sequence[str | Path], timeout: float = 20) -> bool:
         return proc.returncode == 0
     except (FileNotFoundError, subprocess.TimeoutExpired):
         return False
+
+
+def run_logged(
+    args: Sequence[str | Path], log: Path, label: str, step: re.Pattern[str] | None = None, input: bytes | None = None
+) -> None:
+    """Run ARGS with its whole output appended to LOG; show LABEL and, per line matching STEP, how far it is.
+
+    STEP's groups are (current, total, what). On failure, raise DeployError with the last lines and the log's path.
+    """
+    command = [str(a) for a in args]
+    log.parent.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    tty = sys.stdout.isatty()
+    with log.open("a") as out, console.status(label) as status:
+        out.write(f"\n$ {shlex.join(command)}\n")
+        out.flush()
+        proc = subprocess.Popen(
+            command, stdin=subprocess.PIPE if input else None, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
+        if input:
+            assert proc.stdin is not None
+            proc.stdin.write(input)
+            proc.stdin.close()
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            line = raw.decode(errors="replace")
+            out.write(line)
+            match = step.search(line) if step else None
+            if match:
+                current, total, what = [g for g in match.groups() if g is not None]
+                text = f"{label}: step {current}/{total} {what.strip()[:70]}"
+                status.update(text) if tty else console.print(f"  {text}")
+        proc.wait()
+    seconds = time.monotonic() - started
+    if proc.returncode != 0:
+        tail = log.read_text(errors="replace").splitlines()[-20:]
+        raise DeployError(
+            f"{label} failed (exit {proc.returncode}) after {seconds:.0f} s; full log: {log}\n" + "\n".join(tail)
+        )
+    console.print(f"{label}: done in {seconds:.0f} s")

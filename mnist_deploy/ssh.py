@@ -6,6 +6,7 @@ runs on the bastion itself) the hosts are reached directly.
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -82,3 +83,33 @@ def write_config(env: str, out_root: Path = render.BUILD, hostvars: dict[str, di
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(config_text(env, hostvars, out_root))
     return path
+
+
+def bastion_endpoint(env: str, hostvars: dict[str, dict[str, Any]]) -> tuple[str, int] | None:
+    """The bastion's address and port when the hosts are reached through it; None when Ansible runs on it."""
+    for variables in hostvars.values():
+        if variables.get("mnist_bastion_mode", "through") == "through":
+            return str(variables["mnist_bastion_host"]), int(variables.get("mnist_bastion_port", 22))
+    return None
+
+
+def check_bastion(env: str, hostvars: dict[str, dict[str, Any]], timeout: float = 10) -> None:
+    """Fail naming the bastion when it does not answer as an SSH server, before any host is touched.
+
+    Only the server's greeting is read (no login): a bastion that allows nothing but jumps passes too.
+    """
+    endpoint = bastion_endpoint(env, hostvars)
+    if endpoint is None:
+        return
+    host, port = endpoint
+    where = f"the bastion mnist-bastion-{env} ({host}:{port})"
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as conn:
+            conn.settimeout(timeout)
+            greeting = conn.recv(256)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise DeployError(f"{where} cannot be reached: {reason}. Nothing was changed on any host.") from exc
+    if not greeting.startswith(b"SSH-"):
+        said = "closed the connection" if not greeting else f"answered {greeting[:40]!r}, not an SSH greeting"
+        raise DeployError(f"{where} cannot be reached: it {said}. Nothing was changed on any host.")

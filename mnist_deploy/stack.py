@@ -33,6 +33,12 @@ def ensure_images(tag: str, extra_ca_dir: Path | None, model_dir: Path = render.
     if missing:
         images.build_base()
         console.print(images.table(images.build(missing, model_dir, extra_ca_dir)))
+    else:
+        console.print(f"all {len(images.SERVICES)} images present")
+
+
+def phase(number: int, what: str, total: int = 4) -> None:
+    console.print(f"[bold cyan][{number}/{total}][/] [bold]{what}[/]")
 
 
 def up(
@@ -43,11 +49,15 @@ def up(
     timeout: int = 180,
 ) -> dict[str, Any]:
     """Install the engine if needed, build missing images, render, and bring the stack up healthy."""
+    phase(1, "Docker engine and Compose v2")
     engine.ensure_engine()
     extra = dict(extra or {})
     extra.setdefault("mnist_stack_image_tag", render.default_image_tag())
+    phase(2, f"images {extra['mnist_stack_image_tag']}")
     ensure_images(extra["mnist_stack_image_tag"], extra_ca_dir)
+    phase(3, f"render build/{env}/")
     render.render(env, extra, out_root)
+    phase(4, f"start the {env} stack and wait until it is healthy (up to {timeout} s)")
     compose(env, "up", "--detach", "--wait", "--wait-timeout", str(timeout), "--remove-orphans", out_root=out_root)
     variables = render.host_variables(env, extra)[LOCAL_HOST]
     return variables

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from app.mnist.data import DatasetError
+from app.mnist.store import ModelStoreError
 from app.training.nodes import ExportError
 from app.training.pipeline import run
 
@@ -34,9 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     console = Console()
     try:
         result = run(overrides)
-    except (DatasetError, ExportError) as exc:
-        console.print(f"[bold red]Training failed:[/] {exc}")
-        return 1
+    except (DatasetError, ExportError, ModelStoreError) as exc:
+        Console(stderr=True).print(f"[bold red]error:[/] training failed: {exc}")
+        return 2
     table = Table(title="Registered model")
     for column in ("version", "test accuracy", "train time", "store"):
         table.add_column(column)
