@@ -6,6 +6,7 @@ TIER ?= all
 VENV ?= .venv
 INVOKE := $(VENV)/bin/invoke
 STAMP := $(VENV)/.installed
+PIP_LOG := build/logs/venv.log
 
 .PHONY: venv up down build logs status test train lint clean
 
@@ -14,8 +15,13 @@ venv: $(STAMP)
 $(STAMP): requirements.txt app/backend/requirements.txt app/frontend/requirements.txt app/training/requirements.txt
 	$(PYTHON) -m mnist_deploy.provision venv
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --progress-bar off -r requirements.txt
+	@mkdir -p build/logs
+	@echo "venv: installing requirements.txt into $(VENV) (a few minutes the first time; log: $(PIP_LOG))"
+	@$(VENV)/bin/pip install --progress-bar off --upgrade pip -r requirements.txt >$(PIP_LOG) 2>&1 \
+		|| { tail -n 30 $(PIP_LOG); echo "error: pip install failed; full log: $(PIP_LOG)"; exit 2; }
+	@# kedro pulls in kedro-telemetry, which would send usage data: this toolkit sends nothing by default.
+	@$(VENV)/bin/pip uninstall --yes kedro-telemetry >>$(PIP_LOG) 2>&1
+	@echo "venv: ready, $$($(VENV)/bin/pip list 2>/dev/null | tail -n +3 | wc -l) packages"
 	touch $@
 
 train: venv

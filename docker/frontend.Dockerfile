@@ -20,7 +20,8 @@ COPY app/__init__.py app/__init__.py
 COPY app/frontend app/frontend
 ENV PATH=/opt/venv/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 HOME=/tmp
 USER 10001:10001
+# The port is MNIST_PORT (compose sets it from mnist_stack_frontend_port); 8501 without it.
 EXPOSE 8501
 HEALTHCHECK --interval=5s --timeout=3s --start-period=30s --retries=3 \
-    CMD ["python3", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8501/_stcore/health', timeout=2)"]
+    CMD ["python3", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/_stcore/health' % os.environ.get('MNIST_PORT', '8501'), timeout=2)"]
 CMD ["python3", "-m", "app.frontend"]

@@ -10,6 +10,7 @@ COPY app/training/requirements.txt /tmp/requirements.txt
 RUN python3 -m venv /opt/venv \
     && /opt/venv/bin/pip install --progress-bar off --find-links /wheels "torch==2.13.0+cpu" \
     && /opt/venv/bin/pip install --progress-bar off --find-links /wheels -r /tmp/requirements.txt \
+    && /opt/venv/bin/pip uninstall --yes kedro-telemetry \
     && find /opt/venv -name __pycache__ -prune -exec rm -rf {} +
 
 FROM ${BASE_IMAGE}
@@ -21,7 +22,9 @@ WORKDIR /app
 COPY app/__init__.py app/__init__.py
 COPY app/mnist app/mnist
 COPY app/training app/training
-ENV PATH=/opt/venv/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 HOME=/tmp MPLCONFIGDIR=/tmp
+# kedro installs kedro-telemetry, which sends usage data unless told not to: it is removed above, and told not to.
+ENV PATH=/opt/venv/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 HOME=/tmp MPLCONFIGDIR=/tmp \
+    KEDRO_DISABLE_TELEMETRY=1 DO_NOT_TRACK=1
 USER 10001:10001
 # The model store and the MNIST cache are volumes: /models and /data.
 ENTRYPOINT ["python3", "-m", "app.training", "--model-dir", "/models", "--data-dir", "/data"]

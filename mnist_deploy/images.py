@@ -167,13 +167,20 @@ def image_id(image: str) -> str:
     return run(["docker", "image", "inspect", "--format", "{{.Id}}", image], quiet=True).strip()
 
 
-def build(services: list[str], model_dir: Path, extra_ca_dir: Path | None, base_image: str = BASE_IMAGE) -> list[Built]:
+def build(
+    services: list[str],
+    model_dir: Path,
+    extra_ca_dir: Path | None,
+    base_image: str = BASE_IMAGE,
+    tag: str | None = None,
+) -> list[Built]:
+    """Build SERVICES' images tagged TAG (default: the release tag of the store's current model)."""
     model_dir = model_dir.resolve()
     if not model_dir.is_relative_to(ROOT):
         raise DeployError(f"the model store {model_dir} must be inside the build context {ROOT}")
     model_version = store.current_version(model_dir)
     store.load(model_dir, model_version)  # refuse to bake a model that fails its integrity check
-    tag = release_tag(model_version)
+    tag = tag or release_tag(model_version)  # the caller's tag: files edited during a build must not change it
     prepare_context(extra_ca_dir, with_training="training" in services)
     built = []
     for index, service in enumerate(services, 1):

@@ -7,6 +7,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -62,6 +63,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     instrumentator.add(*metrics.HTTP_INSTRUMENTATIONS)
     instrumentator.instrument(app).expose(app, include_in_schema=False)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_request_bytes)
+    generate_schema = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = predict.publish_limits(generate_schema(), settings)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
 
 

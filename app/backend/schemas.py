@@ -8,7 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.backend.core.config import HARD_MAX_BATCH
 
-Pixel = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False, strict=False)]
+# strict: a pixel is a JSON number, as the schema says; true/false or "0.5" are refused, not converted.
+Pixel = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False, strict=True)]
 FlatImage = Annotated[list[Pixel], Field(min_length=784, max_length=784, description="784 pixels, row-major")]
 Row = Annotated[list[Pixel], Field(min_length=28, max_length=28)]
 SquareImage = Annotated[list[Row], Field(min_length=28, max_length=28, description="28 rows of 28 pixels")]

@@ -46,7 +46,8 @@ class OwnListener:
         return bind_reuse_port, (self.host, self.port)
 
 
-def main(argv: list[str] | None = None) -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The server's options; each default comes from its MNIST_* variable (compose sets them per deployment)."""
     parser = argparse.ArgumentParser(prog="python -m app.backend", description=__doc__)
     # bandit B104: inside a container the server must listen on the container's interface.
     parser.add_argument("--host", default=os.environ.get("MNIST_HOST", "0.0.0.0"))  # nosec B104
@@ -57,6 +58,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.workers < 1:
         parser.error(f"--workers (MNIST_WORKERS) must be at least 1, not {args.workers}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
 
     # Every worker writes its metrics here and /metrics sums them; stale files from a previous run would be
     # counted again, so the directory starts empty.

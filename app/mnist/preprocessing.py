@@ -37,8 +37,8 @@ class ImageTooLargeError(PreprocessingError):
 
 def decode_image(data: bytes, max_pixels: int) -> Image.Image:
     """Decode PNG/JPEG bytes, refusing anything that is not an image or would be too large once decoded."""
-    if not data:
-        raise UnsupportedImageError("the file is empty")
+    if not data:  # the media type may be right; the content is missing: invalid (422), not unsupported (415)
+        raise PreprocessingError("the file is empty")
     try:
         image = Image.open(io.BytesIO(data))
     except (UnidentifiedImageError, OSError) as exc:

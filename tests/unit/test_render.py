@@ -179,3 +179,48 @@ def test_a_vaulted_password_is_read_through_ansible_and_never_rendered(tmp_path,
     for path in out.rglob("*"):
         if path.is_file():
             assert secret not in path.read_text(), path
+
+
+PORTS = {"mnist_stack_backend_port": 8100, "mnist_stack_frontend_port": 8600, "mnist_stack_grafana_port": 3100}
+
+
+def test_a_non_default_port_reaches_every_consumer(tmp_path, monkeypatch):
+    """Each service's port is declared once (role defaults); every place that listens or connects follows it."""
+    import re
+    from pathlib import Path
+
+    from app.backend import serve
+    from app.frontend import __main__ as frontend_main
+
+    extra = {"mnist_stack_image_tag": TAG, "mnist_stack_grafana_enabled": True, **SECRET, **PORTS}
+    render.render("production", extra, tmp_path, validate=False)
+    host_dir = tmp_path / "production" / "prod-1"
+    services = compose(tmp_path, "production", "prod-1")["services"]
+    backend, frontend, grafana = (services[s]["environment"] for s in ("backend", "frontend", "grafana"))
+    # The containers listen where compose says: the images' servers read MNIST_PORT, Grafana GF_SERVER_HTTP_PORT.
+    assert backend["MNIST_PORT"] == "8100" and frontend["MNIST_PORT"] == "8600"
+    assert grafana["GF_SERVER_HTTP_PORT"] == "3100"
+    monkeypatch.setenv("MNIST_PORT", "8100")
+    assert serve.parse_args([]).port == 8100
+    launched = []
+    monkeypatch.setattr(frontend_main.os, "execv", lambda _, command: launched.extend(command))
+    monkeypatch.setenv("MNIST_PORT", "8600")
+    frontend_main.main([])
+    assert "--server.port=8600" in launched
+    # Health checks: the images' own read MNIST_PORT; Grafana's is rendered.
+    root = Path(render.ROOT)
+    for name in ("backend", "frontend"):
+        healthcheck = (root / "docker" / f"{name}.Dockerfile").read_text().split("HEALTHCHECK", 1)[1]
+        assert "os.environ.get('MNIST_PORT'" in healthcheck, name
+    assert "http://127.0.0.1:3100/api/health" in services["grafana"]["healthcheck"]["test"]
+    # Who connects: the UI, the proxy, Prometheus and the gate.
+    assert frontend["MNIST_BACKEND_URL"] == "http://backend:8100"
+    haproxy = (host_dir / "proxy" / "haproxy.cfg").read_text()
+    assert re.search(r"server-template backend \d+ backend:8100\b", haproxy)
+    assert re.search(r"server-template frontend 1 frontend:8600\b", haproxy)
+    prometheus = yaml.safe_load((host_dir / "prometheus" / "prometheus.yml").read_text())
+    jobs = {job["job_name"]: job for job in prometheus["scrape_configs"]}
+    assert jobs["backend"]["dns_sd_configs"][0]["port"] == 8100
+    assert jobs["grafana"]["static_configs"][0]["targets"] == ["grafana:3100"]
+    gate = (root / "roles" / "mnist_stack" / "files" / "gate.py").read_text()
+    assert 'os.environ.get("MNIST_PORT"' in gate and "8000/" not in gate

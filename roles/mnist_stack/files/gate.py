@@ -2,11 +2,13 @@
 # many of the gate's real MNIST digits does it classify correctly? Prints one JSON object; stdlib only.
 import base64
 import json
+import os
 import sys
 import urllib.error
 import urllib.request
 
-BASE = "http://127.0.0.1:8000"
+# docker exec runs this with the replica's environment: MNIST_PORT is the port compose gave it.
+BASE = "http://127.0.0.1:" + os.environ.get("MNIST_PORT", "8000")
 
 
 def call(path, body=None):

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from starlette.requests import ClientDisconnect
 
 from app.backend.api.deps import ClassifierDep, SettingsDep, loaded_classifier
+from app.backend.core.config import Settings
 from app.backend.schemas import (
     BatchPredictRequest,
     BatchPredictResponse,
@@ -36,6 +37,20 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"model": ErrorResponse, "description": "Body, file or image dimensions over the limit"},
     503: {"model": ErrorResponse, "description": "The model is not loaded"},
 }
+
+
+def publish_limits(schema: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """The OpenAPI schema with the limits this server enforces, from its settings (the one place they are set)."""
+    batch = schema["components"]["schemas"]["BatchPredictRequest"]["properties"]["images"]
+    batch["maxItems"] = settings.max_batch
+    batch["description"] = f"1 to {settings.max_batch} images (the server's MNIST_MAX_BATCH)"
+    upload = schema["paths"]["/api/v1/predict/image"]["post"]["requestBody"]["content"]["multipart/form-data"]
+    body = schema["components"]["schemas"][upload["schema"]["$ref"].rsplit("/", 1)[-1]]
+    body["properties"]["file"]["minLength"] = 1
+    body["properties"]["file"]["description"] = (
+        f"A PNG or JPEG picture, not empty, at most {settings.max_upload_bytes} bytes (413 above)"
+    )
+    return schema
 
 
 def _as_array(image: list[float] | list[list[float]]) -> np.ndarray:
