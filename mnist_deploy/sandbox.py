@@ -71,6 +71,15 @@ def is_up() -> bool:
     return succeeds(["docker", "container", "inspect", BASTION])
 
 
+# Where Docker's own docker-compose-plugin package puts Compose: the last target gets it there before bootstrap, as a
+# server whose engine and Compose came from elsewhere (Docker's repository, say) has it. Bootstrap must keep both.
+UPSTREAM_COMPOSE_PATH = "/usr/libexec/docker/cli-plugins/docker-compose"
+
+
+def engine_from_elsewhere(hosts: list[str]) -> str:
+    return hosts[-1]
+
+
 def up(timeout: float = 60) -> list[str]:
     """Start the bastion and the targets (fresh host keys), and wait until each answers SSH through the bastion."""
     engine.ensure_engine()
@@ -97,6 +106,9 @@ def up(timeout: float = 60) -> list[str]:
             + ["-v", f"{container(host)}-docker:/var/lib/docker", HOST_IMAGE, "engine"],
             quiet=True,
         )
+    elsewhere = container(engine_from_elsewhere(hosts))
+    run(["docker", "exec", elsewhere, "mkdir", "-p", str(Path(UPSTREAM_COMPOSE_PATH).parent)], quiet=True)
+    run(["docker", "cp", engine.COMPOSE_PLUGIN, f"{elsewhere}:{UPSTREAM_COMPOSE_PATH}"], quiet=True)
     ssh.known_hosts_path(ENV).unlink(missing_ok=True)  # new containers, new host keys
     config = ssh.write_config(ENV, hostvars=hostvars)
     deadline = time.monotonic() + timeout

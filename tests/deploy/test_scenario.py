@@ -41,8 +41,15 @@ HOME = "/opt/mnist/mnist-sandbox"
 def sandbox_hosts():
     try:
         hosts = sandbox.up()
+        engines = {host: dockerd_pid(host) for host in hosts}
         deploy.playbook(ENV, "bootstrap", {}, check=True)  # fresh hosts: check mode must not trip on them
-        deploy.playbook(ENV, "bootstrap", {})
+        changed = deploy.playbook(ENV, "bootstrap", {})
+        kept = sandbox.engine_from_elsewhere(hosts)
+        # A host whose engine and Compose came from elsewhere: nothing installed, nothing copied, same engine.
+        assert changed[kept] == 0, changed
+        assert {host: dockerd_pid(host) for host in hosts} == engines
+        assert on_host(kept, "test -e /usr/local/lib/docker/cli-plugins/docker-compose").returncode == 1
+        assert all(changed[host] > 0 for host in hosts if host != kept), changed  # they lacked Compose v2
         yield hosts
     finally:
         sandbox.down()
@@ -65,6 +72,12 @@ def on_host(host: str, command: str) -> subprocess.CompletedProcess[str]:
         text=True,
         check=False,
     )
+
+
+def dockerd_pid(host: str) -> str:
+    pid = on_host(host, "pgrep -xo dockerd").stdout.strip()
+    assert pid.isdigit(), f"{host}: no dockerd running"
+    return pid
 
 
 def kept_containers(host: str = "target-1") -> dict[str, list[str]]:

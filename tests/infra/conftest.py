@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -72,3 +73,22 @@ def tls_ca(env: str, request: pytest.FixtureRequest) -> str:
     """The CA the proxy's certificate must verify against, base64 PEM ('' for the system's trust store)."""
     path = request.config.getoption("--ca-file") or (str(tls.SANDBOX_DIR / "ca.pem") if env == "sandbox" else "")
     return base64.b64encode(Path(path).read_bytes()).decode() if path else ""
+
+
+FIND_SECRETS = Path(__file__).with_name("find_secrets.py")
+
+
+def find_secrets(env: str, hostname: str, needles: list[str], containers: list[str], roots: list[str]) -> Any:
+    """Where NEEDLES appear on HOSTNAME (container logs, files under ROOTS), searched there with them on stdin."""
+    payload = base64.b64encode(json.dumps({"needles": needles, "containers": containers, "roots": roots}).encode())
+    script = FIND_SECRETS.read_text() + f'\nmain("{payload.decode()}")\n'
+    proc = subprocess.run(
+        ["ssh", "-F", str(ssh.config_path(env)), hostname, "sudo -n python3 -"],
+        input=script,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, f"the secrets search failed on {hostname}: {proc.stderr.strip()[-500:]}"
+    return json.loads(proc.stdout)

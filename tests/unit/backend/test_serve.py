@@ -5,6 +5,7 @@ import json
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import httpx
 import pytest
@@ -55,6 +56,8 @@ def test_schemathesis_with_every_check_finds_no_failure(tmp_path):
                 sys.executable,
                 "-m",
                 "schemathesis.cli",
+                "--config-file",
+                str(Path(__file__).with_name("schemathesis.toml")),
                 "run",
                 f"{base}/openapi.json",
                 "--checks",

@@ -1,0 +1,61 @@
+"""mnist.deploy's engine decision: an engine already on a host is kept; only what is missing is added."""
+
+import pytest
+from ansible_collections.mnist.deploy.plugins.module_utils.engine import parse_version, plan
+
+BASE = ["python3", "python3-apt", "openssh-server"]
+
+
+@pytest.mark.parametrize("engine", ["docker-ce", "docker.io", "moby-engine", "containerd.io"])
+def test_an_engine_package_is_kept_even_when_the_engine_is_stopped(engine):
+    result = plan([*BASE, engine, "python3-requests"], engine_answers=False, compose_version="2.40.3")
+    assert result["keep_engine"] and not result["install_engine"]
+    assert result["install"] == [] and not result["copy_compose"]
+    assert engine in result["reason"]
+
+
+def test_docker_ce_from_dockers_repository_never_gets_docker_io_beside_it():
+    installed = [*BASE, "docker-ce", "docker-ce-cli", "containerd.io", "docker-compose-plugin"]
+    result = plan(installed, engine_answers=True, compose_version="v2.29.1")
+    assert "docker.io" not in result["install"]
+    assert result["install"] == ["python3-requests"]  # the SDK's dependency is all it lacks
+    assert not result["copy_compose"]
+
+
+def test_an_engine_that_answers_without_any_known_package_is_kept():
+    result = plan(BASE, engine_answers=True, compose_version="2.26.1")
+    assert result["keep_engine"] and result["engine_packages"] == []
+    assert "answers" in result["reason"]
+
+
+def test_a_host_without_an_engine_gets_the_sources_packages():
+    assert plan(BASE, False, None, source="debian")["install"] == ["docker.io", "python3-requests"]
+    upstream = plan(BASE, False, None, source="upstream")
+    assert upstream["install"] == [
+        "docker-ce",
+        "docker-ce-cli",
+        "containerd.io",
+        "docker-compose-plugin",
+        "python3-requests",
+    ]
+    assert not upstream["copy_compose"]  # docker-compose-plugin brings it
+
+
+def test_compose_is_copied_only_when_missing_or_too_old():
+    installed = [*BASE, "docker.io", "python3-requests"]
+    assert plan(installed, True, None)["copy_compose"]
+    assert plan(installed, True, "2.17.9")["copy_compose"]
+    assert not plan(installed, True, "2.18.0")["copy_compose"]
+    assert not plan(installed, True, "2.26.1+ds1-1")["copy_compose"]  # trixie's docker-compose package
+
+
+def test_an_unknown_source_is_refused_with_the_choices():
+    with pytest.raises(ValueError, match="choose one of debian, upstream"):
+        plan(BASE, False, None, source="snap")
+
+
+@pytest.mark.parametrize(
+    ("text", "version"), [("v2.40.3", (2, 40, 3)), ("2.26.1+ds1", (2, 26, 1)), ("2.18", (2, 18, 0)), ("", None)]
+)
+def test_versions_are_read_as_compose_prints_them(text, version):
+    assert parse_version(text) == version
