@@ -116,10 +116,10 @@ def installed_packages(names: Iterable[str]) -> list[str]:
     return [line.split()[0] for line in proc.stdout.splitlines() if line.endswith(" installed")]
 
 
-def missing(purpose: str, groups: Iterable[Group] = GROUPS) -> list[Group]:
+def missing(purpose: str, groups: Iterable[Group] | None = None) -> list[Group]:
     if purpose not in PURPOSES:
         raise ProvisionError(f"unknown purpose {purpose!r}; choose one of: {', '.join(PURPOSES)}")
-    return [g for g in groups if purpose in g.needed_for and not g.present()]
+    return [g for g in (GROUPS if groups is None else groups) if purpose in g.needed_for and not g.present()]
 
 
 def install_command(groups: Iterable[Group]) -> list[str]:

@@ -106,3 +106,59 @@ def test_the_sandbox_renders_two_hosts_with_replicas_behind_no_published_backend
     assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["target-1", "target-2"]
     assert compose["services"]["backend"]["deploy"]["replicas"] == 2
     assert "ports" not in compose["services"]["backend"]
+
+
+def listening_server(greeting: bytes | None):
+    """A TCP server on 127.0.0.1 that sends GREETING to each client (None: closes at once); yields its port."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+
+    def serve() -> None:
+        while True:
+            try:
+                client, _ = server.accept()
+            except OSError:
+                return
+            with client:
+                if greeting:
+                    client.sendall(greeting)
+
+    threading.Thread(target=serve, daemon=True).start()
+    return server
+
+
+def bastion_vars(port: int) -> dict:
+    return {"web-1": {**HOSTVARS["web-1"], "mnist_bastion_host": "127.0.0.1", "mnist_bastion_port": port}}
+
+
+def test_a_bastion_that_answers_ssh_passes():
+    with listening_server(b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n") as server:
+        ssh.check_bastion("staging", bastion_vars(server.getsockname()[1]))
+
+
+def test_a_bastion_that_refuses_is_named_with_its_address():
+    import socket
+
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+        port = unused.getsockname()[1]
+        with pytest.raises(DeployError) as refused:
+            ssh.check_bastion("staging", bastion_vars(port))
+    message = str(refused.value)
+    assert f"the bastion mnist-bastion-staging (127.0.0.1:{port}) cannot be reached: Connection refused" in message
+    assert "Nothing was changed on any host" in message
+
+
+def test_a_bastion_that_closes_the_connection_is_named():
+    with listening_server(None) as server:
+        with pytest.raises(DeployError, match=r"mnist-bastion-staging \(127.0.0.1:\d+\) cannot be reached: it closed"):
+            ssh.check_bastion("staging", bastion_vars(server.getsockname()[1]))
+
+
+def test_hosts_reached_from_the_bastion_itself_need_no_bastion_check():
+    hostvars = {"web-1": {**HOSTVARS["web-1"], "mnist_bastion_mode": "on", "mnist_bastion_port": 1}}
+    ssh.check_bastion("staging", hostvars)  # would be refused on port 1 if it tried

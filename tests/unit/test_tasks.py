@@ -1,12 +1,17 @@
 """The Invoke layer: thin, and every user mistake is a clear exit code 2, never a traceback."""
 
 import re
+import shutil
 
 import pytest
+from invoke.config import Config
 from invoke.context import MockContext, Result
 from invoke.exceptions import Exit
 
 import tasks
+from app.mnist.store import ModelStoreError
+from mnist_deploy.errors import DeployError
+from mnist_deploy.provision import ProvisionError
 
 
 def test_unknown_test_tier_exits_2_naming_the_choices():
@@ -16,7 +21,8 @@ def test_unknown_test_tier_exits_2_naming_the_choices():
     assert "unknown tier 'smoke'" in str(exc.value.message) and "integration" in str(exc.value.message)
 
 
-def test_test_task_runs_pytest_with_the_tier_marker():
+def test_test_task_runs_pytest_with_the_tier_marker(monkeypatch):
+    monkeypatch.setattr("mnist_deploy.provision.ensure", lambda purpose: [])
     # MockContext refuses any command that matches no key, so this fails unless the marker is passed.
     context = MockContext(run={re.compile(r'.* -m pytest -m "not slow and not integration and not infra'): Result()})
     tasks.test(context, tier="unit")
@@ -37,3 +43,50 @@ def test_every_task_has_a_docstring_and_help_for_each_flag():
         assert task.__doc__ and task.__doc__.strip(), name
         for argument in task.get_arguments():
             assert argument.help, f"{name}: --{argument.name} has no help"
+
+
+def test_every_task_turns_expected_failures_into_exit_2():
+    for name in tasks.ns.task_names:
+        assert getattr(tasks.ns[name].body, "__wrapped__", None), f"{name} is not wrapped by reports_errors"
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        DeployError("the bastion mnist-bastion-staging (10.0.0.1:22) cannot be reached: Connection refused"),
+        ProvisionError("missing for `up`: debootstrap. Run as root: apt-get update && apt-get install -y debootstrap"),
+        ModelStoreError("metadata version 'abc' is not the ONNX sha256 def"),
+    ],
+    ids=lambda e: type(e).__name__,
+)
+def test_each_expected_error_class_is_one_error_line_and_exit_2(monkeypatch, error):
+    def fails(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr("mnist_deploy.render.render", fails)
+    with pytest.raises(Exit) as exc:
+        tasks.render(MockContext(), env="dev", tag="abc")
+    assert exc.value.code == 2
+    assert str(exc.value.message) == f"error: {error}"
+
+
+def test_a_corrupt_model_in_the_store_stops_build_with_an_error_line(monkeypatch):
+    """The bytes of a stored model no longer match its version: exit 2 naming it, never a traceback."""
+    from mnist_deploy import engine, images
+
+    store = images.ROOT / "build" / "test-corrupt-store"
+    shutil.rmtree(store, ignore_errors=True)
+    shutil.copytree(images.ROOT / "models", store)
+    try:
+        version = (store / "current").read_text().strip()
+        onnx = store / version / "model.onnx"
+        onnx.write_bytes(onnx.read_bytes()[:-16] + b"\0" * 16)
+        monkeypatch.setattr(engine, "ensure_engine", lambda: None)
+        monkeypatch.setattr(images, "build_base", lambda force=False: images.BASE_IMAGE)
+        context = MockContext(Config(overrides={"mnist": {"model_dir": str(store)}}))
+        with pytest.raises(Exit) as exc:
+            tasks.build(context)
+        assert exc.value.code == 2
+        assert str(exc.value.message).startswith("error: ") and version[:12] in str(exc.value.message)
+    finally:
+        shutil.rmtree(store, ignore_errors=True)

@@ -63,7 +63,7 @@ def test_schemathesis_with_every_check_finds_no_failure(tmp_path):
                 "--checks",
                 "all",
                 "--max-examples",
-                "600",
+                "500",
                 "--seed",
                 "1",
                 "--generation-database",
