@@ -1,7 +1,7 @@
 # The front door: `make up` brings the app up, `make test` runs every test. Both create the virtualenv first, and
 # install the machine packages they need (mnist_deploy/provision.py declares them) when run as root on Debian/Ubuntu.
 PYTHON ?= python3
-# make test TIER=unit|slow|e2e|integration|deploy|all (all: everything but tests/infra)
+# make test TIER=unit|slow|e2e|integration|deploy|fresh|all (all: everything but tests/infra and fresh)
 TIER ?= all
 VENV ?= .venv
 INVOKE := $(VENV)/bin/invoke

@@ -83,11 +83,10 @@ def run_logged(
         for raw in proc.stdout:
             line = raw.decode(errors="replace")
             out.write(line)
-            match = step.search(line) if step else None
+            match = step.search(line) if step and tty else None  # a log file or CI gets the summary only
             if match:
                 current, total, what = [g for g in match.groups() if g is not None]
-                text = f"{label}: step {current}/{total} {what.strip()[:70]}"
-                status.update(text) if tty else console.print(f"  {text}")
+                status.update(f"{label}: step {current}/{total} {what.strip()[:60]}")
         proc.wait()
     seconds = time.monotonic() - started
     if proc.returncode != 0:
