@@ -10,10 +10,8 @@ import getpass
 import hashlib
 import json
 import os
-import re
 import shutil
 import socket
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime
@@ -30,8 +28,6 @@ from mnist_deploy.shell import console
 PLAYBOOKS = render.ROOT / "playbooks"
 IMAGE_CACHE = render.BUILD / "images"
 REMOTE_ENVS_EXCLUDED = ("dev",)
-ANSI = re.compile(r"\x1b\[[0-9;]*m")
-RECAP = re.compile(r"^(?P<host>\S+)\s+: ok=\d+\s+changed=(?P<changed>\d+)")
 
 
 def deployer() -> str:
@@ -72,10 +68,13 @@ def assemble(env: str, model_dir: Path, extra_ca_dir: Path | None = None, out_ro
 
 
 def playbook(env: str, name: str, extra: dict[str, Any], check: bool = False) -> dict[str, int]:
-    """Run playbooks/NAME.yml on ENV's inventory through its ssh_config, showing its output as it goes.
+    """Run playbooks/NAME.yml on ENV's inventory through its ssh_config (ansible-runner), showing its output.
 
-    Return each host's count of changed tasks (from the play recap); raise DeployError if the play fails.
+    Return each host's count of changed tasks, from the run's structured stats; raise DeployError naming each
+    failed or unreachable host and why, from the run's events.
     """
+    import ansible_runner
+
     hostvars = render.inventory_hostvars(env)
     ssh.write_config(env, hostvars=hostvars)
     ssh.check_bastion(env, hostvars)
@@ -95,41 +94,72 @@ def playbook(env: str, name: str, extra: dict[str, Any], check: bool = False) ->
         )
     )
     IMAGE_CACHE.mkdir(parents=True, exist_ok=True)
-    command = [
-        str(Path(sys.executable).parent / "ansible-playbook"),
-        "-i",
-        str(render.INVENTORIES / env),
-        str(PLAYBOOKS / f"{name}.yml"),
-        "-e",
-        f"@{extra_vars}",
-        *(["--check", "--diff"] if check else []),
-    ]
-    console.print(f"[dim]$ {' '.join(command)}[/]")
-    environment = {
-        **os.environ,
-        "ANSIBLE_CONFIG": str(render.ROOT / "ansible.cfg"),
-        "ANSIBLE_FORCE_COLOR": str(int(sys.stdout.isatty())),
+    mode = " --check --diff" if check else ""
+    console.print(f"[dim]ansible-playbook playbooks/{name}.yml -i inventories/{env}{mode} (ansible-runner)[/]")
+    last_failure: dict[str, str] = {}
+
+    def on_event(event: dict[str, Any]) -> bool:
+        if event.get("stdout"):
+            sys.stdout.write(event["stdout"] + "\n")
+            sys.stdout.flush()
+        failure = failure_of(event)
+        if failure:
+            last_failure[failure[0]] = failure[1]
+        return True
+
+    private = render.BUILD / env / "runner"
+    private.mkdir(parents=True, exist_ok=True)
+    runner = ansible_runner.run(
+        **runner_options(env, name, extra_vars, check),
+        private_data_dir=str(private),
+        quiet=True,
+        event_handler=on_event,
+        rotate_artifacts=4,
+    )
+    return outcome(env, name, runner.rc, runner.stats or {}, last_failure)
+
+
+def runner_options(env: str, name: str, extra_vars: Path, check: bool) -> dict[str, Any]:
+    """How ansible-runner runs playbooks/NAME.yml on ENV: this virtualenv's ansible-playbook, the project's config."""
+    return {
+        "project_dir": str(render.ROOT),  # the inventories' relative paths (build/ssh/ENV/config) start here
+        "playbook": str(PLAYBOOKS / f"{name}.yml"),
+        "inventory": str(render.INVENTORIES / env),
+        "cmdline": f"-e @{extra_vars}" + (" --check --diff" if check else ""),
+        "envvars": {
+            # runner calls `ansible-playbook` by name: this virtualenv's comes first.
+            "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+            "ANSIBLE_CONFIG": str(render.ROOT / "ansible.cfg"),
+            "ANSIBLE_FORCE_COLOR": str(int(sys.stdout.isatty())),
+            # ansible-runner turns host key checking off unless told: the environment's ssh_config decides (pinned
+            # keys in staging and production), so Ansible must not add StrictHostKeyChecking=no.
+            "ANSIBLE_HOST_KEY_CHECKING": "True",
+        },
     }
-    changed: dict[str, int] = {}
-    with subprocess.Popen(
-        command,
-        cwd=render.ROOT,
-        env=environment,
-        stdin=subprocess.DEVNULL,  # Ansible refuses a non-blocking stdin (a concurrent ssh may have made it one)
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    ) as proc:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            sys.stdout.write(line)
-            recap = RECAP.match(ANSI.sub("", line))
-            if recap:
-                changed[recap["host"]] = int(recap["changed"])
-    sys.stdout.flush()
-    if proc.returncode != 0:
-        raise DeployError(f"{name} on {env} failed: the play above says which host and why")
-    return changed
+
+
+def failure_of(event: dict[str, Any]) -> tuple[str, str] | None:
+    """(host, "task: why") for an event that failed a host, None for any other (ignored errors included)."""
+    data = event.get("event_data") or {}
+    if event.get("event") not in ("runner_on_failed", "runner_on_unreachable") or data.get("ignore_errors"):
+        return None
+    result = data.get("res") or {}
+    why = result.get("msg") or (result.get("stderr") or "").strip()[-300:] or "no reason given"
+    return str(data.get("host")), f"{data.get('task', '?')}: {why}"
+
+
+def outcome(env: str, name: str, rc: int, stats: dict[str, Any], last_failure: dict[str, str]) -> dict[str, int]:
+    """Each processed host's changed-task count, or DeployError naming each host that failed and its last failure.
+
+    A host whose task failed inside a block that rescued it is not failed: only the run's final stats say who is.
+    """
+    failed = sorted(set(stats.get("failures", {})) | set(stats.get("dark", {})))
+    if rc != 0 or failed:
+        reasons = [f"{host}: {last_failure.get(host, 'failed')}" for host in failed]
+        detail = "; ".join(reasons) if reasons else f"ansible-playbook exited with {rc} (the output above says why)"
+        raise DeployError(f"{name} on {env} failed: {detail}")
+    changed = stats.get("changed", {})
+    return {host: int(changed.get(host, 0)) for host in stats.get("processed", {})}
 
 
 def host_results(env: str) -> list[dict[str, Any]]:

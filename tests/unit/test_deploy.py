@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -162,3 +164,50 @@ def test_a_bastion_that_closes_the_connection_is_named():
 def test_hosts_reached_from_the_bastion_itself_need_no_bastion_check():
     hostvars = {"web-1": {**HOSTVARS["web-1"], "mnist_bastion_mode": "on", "mnist_bastion_port": 1}}
     ssh.check_bastion("staging", hostvars)  # would be refused on port 1 if it tried
+
+
+def runner_event(kind: str, host: str, task: str, **result) -> dict:
+    """An event as ansible-runner hands it to the event handler (the fields playbook() reads)."""
+    return {"event": kind, "stdout": "", "event_data": {"host": host, "task": task, "res": result}}
+
+
+def test_a_failed_task_is_named_with_its_host_and_reason():
+    event = runner_event("runner_on_failed", "target-2", "Check the gate", msg="1 of 2 replicas below 90 %")
+    assert deploy.failure_of(event) == ("target-2", "Check the gate: 1 of 2 replicas below 90 %")
+    unreachable = runner_event("runner_on_unreachable", "target-1", "Gathering Facts", msg="ssh: connect timed out")
+    assert deploy.failure_of(unreachable) == ("target-1", "Gathering Facts: ssh: connect timed out")
+    ignored = runner_event("runner_on_failed", "target-1", "Probe", msg="x")
+    ignored["event_data"]["ignore_errors"] = True
+    assert deploy.failure_of(ignored) is None
+    assert deploy.failure_of(runner_event("runner_on_ok", "target-1", "Probe")) is None
+
+
+def test_changed_counts_come_from_the_runs_stats_for_every_processed_host():
+    stats = {"processed": {"target-1": 1, "target-2": 1}, "changed": {"target-1": 3}, "failures": {}, "dark": {}}
+    assert deploy.outcome("sandbox", "deploy", 0, stats, {}) == {"target-1": 3, "target-2": 0}
+
+
+def test_a_failed_run_names_each_failed_host_and_its_last_failure():
+    stats = {"processed": {"target-1": 1, "target-2": 1}, "failures": {"target-2": 1}, "dark": {"target-1": 1}}
+    last = {"target-2": "Fail with what serves now: the gate refused release abc", "target-1": "Gathering Facts: x"}
+    with pytest.raises(DeployError) as failed:
+        deploy.outcome("sandbox", "deploy", 2, stats, last)
+    assert str(failed.value) == (
+        "deploy on sandbox failed: target-1: Gathering Facts: x; "
+        "target-2: Fail with what serves now: the gate refused release abc"
+    )
+
+
+def test_a_failure_a_block_rescued_does_not_fail_the_run():
+    """The rescue handled it: the final stats list no failure, so the run succeeded whatever events came before."""
+    stats = {"processed": {"target-1": 1}, "changed": {"target-1": 2}, "failures": {}, "dark": {}}
+    assert deploy.outcome("sandbox", "deploy", 0, stats, {"target-1": "Gate: refused"}) == {"target-1": 2}
+
+
+def test_ansible_runner_keeps_host_key_checking_and_uses_the_project_config(tmp_path):
+    options = deploy.runner_options("production", "deploy", tmp_path / "vars.json", check=True)
+    assert options["envvars"]["ANSIBLE_HOST_KEY_CHECKING"] == "True"  # runner's own default would be False
+    assert options["envvars"]["ANSIBLE_CONFIG"] == str(render.ROOT / "ansible.cfg")
+    assert options["envvars"]["PATH"].startswith(str(Path(sys.executable).parent))  # this venv's ansible-playbook
+    assert options["project_dir"] == str(render.ROOT)
+    assert options["cmdline"] == f"-e @{tmp_path / 'vars.json'} --check --diff"
