@@ -14,6 +14,7 @@ import shutil
 import socket
 import sys
 import time
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -67,7 +68,9 @@ def assemble(env: str, model_dir: Path, extra_ca_dir: Path | None = None, out_ro
     return release
 
 
-def playbook(env: str, name: str, extra: dict[str, Any], check: bool = False) -> dict[str, int]:
+def playbook(
+    env: str, name: str, extra: dict[str, Any], check: bool = False, keep_results: bool = False
+) -> dict[str, int]:
     """Run playbooks/NAME.yml on ENV's inventory through its ssh_config (ansible-runner), showing its output.
 
     Return each host's count of changed tasks, from the run's structured stats; raise DeployError naming each
@@ -79,8 +82,9 @@ def playbook(env: str, name: str, extra: dict[str, Any], check: bool = False) ->
     ssh.write_config(env, hostvars=hostvars)
     ssh.check_bastion(env, hostvars)
     results = render.BUILD / env / "results"
-    shutil.rmtree(results, ignore_errors=True)
-    results.mkdir(parents=True)
+    if not keep_results:
+        shutil.rmtree(results, ignore_errors=True)
+    results.mkdir(parents=True, exist_ok=True)
     extra_vars = render.BUILD / env / f"{name}-vars.json"
     extra_vars.write_text(
         json.dumps(
@@ -155,7 +159,10 @@ def outcome(env: str, name: str, rc: int, stats: dict[str, Any], last_failure: d
     """
     failed = sorted(set(stats.get("failures", {})) | set(stats.get("dark", {})))
     if rc != 0 or failed:
-        reasons = [f"{host}: {last_failure.get(host, 'failed')}" for host in failed]
+        hosts_by_reason: dict[str, list[str]] = {}
+        for host in failed:  # the same reason on several hosts (a refused lock, say) is said once
+            hosts_by_reason.setdefault(last_failure.get(host, "failed"), []).append(host)
+        reasons = [f"{', '.join(hosts)}: {reason}" for reason, hosts in hosts_by_reason.items()]
         detail = "; ".join(reasons) if reasons else f"ansible-playbook exited with {rc} (the output above says why)"
         raise DeployError(f"{name} on {env} failed: {detail}")
     changed = stats.get("changed", {})
@@ -191,7 +198,7 @@ def deploy(env: str, model_dir: Path, break_lock: bool = False, check: bool = Fa
     )
     extra = {"mnist_stack_release": release, "mnist_stack_break_lock": break_lock}
     try:
-        changed = playbook(env, "deploy", extra, check=check)
+        changed = locked_run(env, "deploy", extra, check)
     finally:
         console.print(summary(env, f"Deploy of {release['id']}", time.monotonic() - started))
     return {"release": release, "changed": changed}
@@ -204,9 +211,24 @@ def rollback(env: str, to: str = "", break_lock: bool = False, check: bool = Fal
         raise DeployError(f"--to {to!r} is not a release id (12 hex digits; `invoke releases --env={env}` lists them)")
     try:
         extra = {"mnist_stack_rollback_to": to, "mnist_stack_break_lock": break_lock}
-        return playbook(env, "rollback", extra, check=check)
+        return locked_run(env, "rollback", extra, check)
     finally:
         console.print(summary(env, "Rollback", time.monotonic() - started))
+
+
+def locked_run(env: str, name: str, extra: dict[str, Any], check: bool) -> dict[str, int]:
+    """Run NAME (deploy or rollback), which takes the environment's lock with this run's id; when it fails, give
+    back whatever lock it still holds (a failed play ends the playbook before its unlock play)."""
+    run_id = f"{deployer()}-{uuid.uuid4().hex[:12]}"
+    try:
+        return playbook(env, name, {**extra, "mnist_stack_run_id": run_id}, check=check)
+    except DeployError:
+        if not check:
+            try:
+                playbook(env, "unlock", {"mnist_stack_run_id": run_id}, keep_results=True)
+            except DeployError as exc:
+                console.print(f"[yellow]warning:[/] this run's lock may still be held: {exc}")
+        raise
 
 
 def releases(env: str) -> Table:
