@@ -6,13 +6,15 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: deploy_lock
 short_description: Take or release a host's deploy lock, owner written atomically with it
+author: mnist-deployment developers
+version_added: 0.1.0
 description:
   - The lock is C(HOME/deploy.lock), a directory renamed into place with its C(owner.json) already inside, so a
     competing deploy never sees a lock without an owner.
-  - Taking or releasing the lock leaves the host as it was: the module never reports C(changed).
+  - Taking or releasing the lock leaves the host as it was, so the module never reports C(changed).
 options:
   home:
-    description: The stack's folder on the host (C(mnist_stack_root)/C(mnist_stack_project)).
+    description: The stack's folder on the host, C(mnist_stack_root)/C(mnist_stack_project).
     type: path
     required: true
   state:
