@@ -269,6 +269,28 @@ def releases(c: Context, env: str = "sandbox") -> None:
     deployer.console.print(deployer.releases(env))
 
 
+@task(
+    help={
+        "env": REMOTE_ENV_HELP,
+        "release": "Remove the lock on every host, whoever holds it (for a deploy that died; asks first)",
+        "yes": "Do not ask before --release (scripts)",
+    }
+)
+@reports_errors
+def lock(c: Context, env: str = "sandbox", release: bool = False, yes: bool = False) -> None:
+    """Show who holds the environment's deploy lock on each host, and since when; --release removes it."""
+    from mnist_deploy import deploy as deployer
+
+    if release and not yes:
+        if not sys.stdin.isatty():
+            raise Exit("error: --release asks for confirmation; add --yes when no one can answer", code=2)
+        deployer.console.print(deployer.lock(env))
+        answer = input(f"Release the deploy lock on every host of {env}? Type the environment's name: ")
+        if answer.strip() != env:
+            raise Exit("error: not released (the answer was not the environment's name)", code=2)
+    deployer.console.print(deployer.lock(env, release=release))
+
+
 @task(help={"env": REMOTE_ENV_HELP, "pytest_args": "Extra arguments for pytest"})
 @reports_errors
 def verify(c: Context, env: str = "sandbox", pytest_args: str = "") -> None:
@@ -330,6 +352,7 @@ ns = Collection(
     deploy,
     rollback,
     releases,
+    lock,
     verify,
     images,
     sandbox_tasks,

@@ -231,6 +231,17 @@ def locked_run(env: str, name: str, extra: dict[str, Any], check: bool) -> dict[
         raise
 
 
+def lock(env: str, release: bool = False) -> Table:
+    """Who holds the environment's deploy lock on each host; with RELEASE, remove it first, whoever holds it."""
+    playbook(env, "lock", {"mnist_stack_break_lock": release})
+    table = Table(title=f"Deploy lock on {env}")
+    for column in ("host", "held by", "released"):
+        table.add_column(column)
+    for row in host_results(env):
+        table.add_row(row["host"], row["holder"] or "[green]free[/]", row["released"] or "-")
+    return table
+
+
 def releases(env: str) -> Table:
     playbook(env, "releases", {})
     table = Table(title=f"Releases on {env}")

@@ -175,11 +175,39 @@ def test_deploy_release_b_while_a_concurrent_deploy_is_refused(sandbox_hosts, st
     thread.join(timeout=900)
     assert concurrent.returncode != 0
     assert "target-1 is locked by another deploy" in concurrent.stdout
-    assert "break the lock" in concurrent.stdout
+    assert f"invoke lock --env={ENV} --release" in concurrent.stdout
     state["b"] = outcome["b"]["release"]
     assert state["b"]["model_version"] == model_b
     assert current_releases() == {host: state["b"]["id"] for host in sandbox_hosts}
     assert kept_containers() == state["kept"], "a new model replaced the proxy or Prometheus"
+
+
+def test_a_lock_left_on_one_host_stops_a_deploy_before_any_host_changes(sandbox_hosts, state):
+    """A deploy killed on target-2 left its lock there: the next deploy changes no host and names the holder."""
+    leftover = (
+        f"sudo python3 -c \"import json, os; os.mkdir('{HOME}/deploy.lock'); json.dump({{'by': 'killed@ci', "
+        f"'release': 'ffffffffffff', 'since': '2026-12-01T00:00:00Z', 'since_epoch': 0}}, "
+        f"open('{HOME}/deploy.lock/owner.json', 'w'))\""
+    )
+    assert on_host("target-2", leftover).returncode == 0
+    with pytest.raises(DeployError) as refused:
+        deploy.rollback(ENV)  # would move every host back to A
+    message = str(refused.value)
+    assert "target-2 is locked by another deploy: killed@ci for release ffffffffffff" in message
+    assert current_releases() == {host: state["b"]["id"] for host in sandbox_hosts}, "a host changed"
+    assert on_host("target-1", f"sudo test -e {HOME}/deploy.lock").returncode == 1, "target-1 kept a lock"
+    shown = render_table(deploy.lock(ENV))
+    assert "killed@ci for release ffffffffffff" in shown and "free" in shown
+    deploy.lock(ENV, release=True)
+    assert on_host("target-2", f"sudo test -e {HOME}/deploy.lock").returncode == 1
+
+
+def render_table(table: Any) -> str:
+    from rich.console import Console
+
+    console = Console(width=200, record=True)
+    console.print(table)
+    return console.export_text()
 
 
 def test_release_b_passes_the_testinfra_checks(sandbox_hosts, state):
