@@ -90,3 +90,22 @@ def test_a_corrupt_model_in_the_store_stops_build_with_an_error_line(monkeypatch
         assert str(exc.value.message).startswith("error: ") and version[:12] in str(exc.value.message)
     finally:
         shutil.rmtree(store, ignore_errors=True)
+
+
+def test_releasing_the_lock_without_a_terminal_needs_yes(monkeypatch):
+    monkeypatch.setattr("sys.stdin.isatty", lambda: False)
+    monkeypatch.setattr("mnist_deploy.deploy.lock", lambda env, release=False: pytest.fail("must not touch hosts"))
+    with pytest.raises(Exit) as exc:
+        tasks.lock(MockContext(), env="staging", release=True)
+    assert exc.value.code == 2 and "add --yes" in str(exc.value.message)
+
+
+def test_releasing_the_lock_asks_for_the_environments_name(monkeypatch):
+    calls = []
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    monkeypatch.setattr("builtins.input", lambda prompt: "production")
+    monkeypatch.setattr("mnist_deploy.deploy.lock", lambda env, release=False: calls.append(release) or "table")
+    with pytest.raises(Exit) as exc:
+        tasks.lock(MockContext(), env="staging", release=True)
+    assert exc.value.code == 2 and "not released" in str(exc.value.message)
+    assert calls == [False]  # shown, not released
