@@ -3,6 +3,9 @@
 #   proxy-ctl drain IP [SECONDS]  take the backend replica at IP out of rotation (maint), wait until its requests
 #                                 are done; prints the server slot it was in (nothing if no slot has that address)
 #   proxy-ctl ready SLOT          give the slot back to DNS discovery, once its container is gone
+#   proxy-ctl reset               give back every slot left in forced maintenance (a rollout that died mid-drain);
+#                                 prints the slots it gave back
+#   proxy-ctl show                the backend slots as HAProxy's runtime API lists them (`show servers state api`)
 set -euo pipefail
 
 api() {
@@ -35,8 +38,18 @@ drain)
 ready)
     api "set server api/$2 state ready" >/dev/null
     ;;
+show)
+    api "show servers state api"
+    ;;
+reset)
+    # show servers state: ... srv_name ($4) srv_addr srv_op_state srv_admin_state ($7); bit 0x01 is forced maint.
+    for slot in $(api "show servers state api" | awk '$2 == "api" && $7 % 2 == 1 { print $4 }'); do
+        api "set server api/$slot state ready" >/dev/null
+        echo "$slot"
+    done
+    ;;
 *)
-    echo "usage: proxy-ctl drain IP [SECONDS] | proxy-ctl ready SLOT" >&2
+    echo "usage: proxy-ctl drain IP [SECONDS] | proxy-ctl ready SLOT | proxy-ctl reset | proxy-ctl show" >&2
     exit 2
     ;;
 esac

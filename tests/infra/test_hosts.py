@@ -92,7 +92,8 @@ def test_predictions_through_the_app_network_are_correct(remote, containers, mni
 
 
 def test_every_replica_serves_the_recorded_model(remote, containers, release):
-    script = "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:8000/ready').read().decode())"
+    port = release["vars"]["mnist_stack_backend_port"]
+    script = f"import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:{port}/ready').read().decode())"
     for info in containers["backend"]:
         ready = json.loads(remote.check_output(f'docker exec {info["Id"]} python3 -c "{script}"'))
         assert ready["model_version"] == release["record"]["model_version"], info["Name"]
@@ -154,6 +155,30 @@ print(json.dumps({
     "redirect": redirect,
 }))
 """
+
+
+def test_the_proxy_sends_to_every_replica_and_holds_no_slot_in_maintenance(remote, containers, release):
+    """Capacity a rollout could lose: a slot left in forced maintenance, or a replica the proxy does not use."""
+    variables = release["vars"]
+    if not variables["mnist_stack_proxy_enabled"]:
+        pytest.skip("no proxy in this environment")
+    project = variables["mnist_stack_project"]
+    replicas = {
+        info["NetworkSettings"]["Networks"][f"{project}_internal"]["IPAddress"] for info in containers["backend"]
+    }
+    proxy = containers["proxy"][0]["Id"]
+    deadline = time.monotonic() + 20  # health checks every second; a just-started replica needs two to count as up
+    while True:
+        # show servers state: be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state ...
+        rows = [row.split() for row in remote.check_output(f"docker exec {proxy} proxy-ctl show").splitlines()]
+        slots = [row for row in rows if len(row) > 7 and row[1] == "api"]
+        in_maintenance = sorted(row[3] for row in slots if int(row[6]) & 1)
+        up = {row[4] for row in slots if row[5] == "2"}
+        if (not in_maintenance and up == replicas) or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert not in_maintenance, f"proxy slots left in maintenance: {in_maintenance}"
+    assert up == replicas, f"the proxy sends to {sorted(up)}, the replicas are {sorted(replicas)}"
 
 
 def test_the_proxy_serves_tls_redirects_http_and_hides_metrics(remote, release, tls_ca):
