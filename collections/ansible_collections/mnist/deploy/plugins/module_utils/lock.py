@@ -54,7 +54,6 @@ def acquire(home: str, by: str, release: str, token: str, now: float | None = No
     try:
         with open(os.path.join(staging, OWNER_FILE), "w") as handle:
             json.dump(owner, handle)
-        os.chmod(staging, 0o750)
         if os.path.lexists(lock):  # rename() would replace an empty directory: never take over an existing lock
             return {"acquired": False, "holder": read_owner(lock)}
         try:
