@@ -1,7 +1,9 @@
 """The deploy scenario on the sandbox, in order, as CI runs it (issue #6):
 
-sandbox up → bootstrap → deploy A → verify → deploy A again (changed=0), and in check mode → deploy B (a new
-model) while a concurrent deploy is refused by the lock → verify → rollback under a constant load through the proxy,
+sandbox up → bootstrap (the host whose engine and Compose came from elsewhere: changed=0, same engine) → deploy A →
+verify → deploy A again (changed=0), and in check mode → deploy B (a new model) while a concurrent deploy is refused
+by the lock → a lock a killed deploy left on one host stops a rollback before any host changes, `invoke lock`
+names it and releases it → verify → rollback under a constant load through the proxy,
 not one request failing → A is back → deploy a model that fails
 the gate → automatic rollback, A still serving → rollback to B by id (the failed release and its image are
 removed: the sandbox keeps two releases) → sandbox down, nothing left.
