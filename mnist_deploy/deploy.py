@@ -217,18 +217,46 @@ def rollback(env: str, to: str = "", break_lock: bool = False, check: bool = Fal
 
 
 def locked_run(env: str, name: str, extra: dict[str, Any], check: bool) -> dict[str, int]:
-    """Run NAME (deploy or rollback), which takes the environment's lock with this run's id; when it fails, give
-    back whatever lock it still holds (a failed play ends the playbook before its unlock play)."""
+    """Run NAME (deploy or rollback), which takes the environment's lock with this run's id. When a deploy fails,
+    return the hosts it had already switched to the release each ran (still under the lock), so the environment
+    ends on one release; then give back whatever lock the run still holds (a failed play ends the playbook before
+    its unlock play)."""
     run_id = f"{deployer()}-{uuid.uuid4().hex[:12]}"
     try:
         return playbook(env, name, {**extra, "mnist_stack_run_id": run_id}, check=check)
     except DeployError:
         if not check:
+            if name == "deploy":
+                revert(env, extra["mnist_stack_release"]["id"], run_id)
             try:
                 playbook(env, "unlock", {"mnist_stack_run_id": run_id}, keep_results=True)
             except DeployError as exc:
                 console.print(f"[yellow]warning:[/] this run's lock may still be held: {exc}")
         raise
+
+
+def switched_hosts(env: str, release_id: str) -> dict[str, str]:
+    """{host: the release it ran before} for each host this run's deploy switched to RELEASE_ID (its result file)."""
+    return {
+        row["host"]: row.get("before", "")
+        for row in host_results(env)
+        if row.get("event") == "deploy" and row.get("release") == release_id and row.get("before") != release_id
+    }
+
+
+def revert(env: str, release_id: str, run_id: str) -> None:
+    """Return the hosts a failed deploy of RELEASE_ID had switched to the release each ran (rollback.yml)."""
+    switched = switched_hosts(env, release_id)
+    returnable = {host: before for host, before in switched.items() if before}
+    for host in sorted(set(switched) - set(returnable)):
+        console.print(f"[yellow]warning:[/] {host} ran no release before {release_id}: it keeps serving it")
+    if not returnable:
+        return
+    console.print(f"[bold]Returning {', '.join(sorted(returnable))} to the release each ran before {release_id}[/]")
+    try:
+        playbook(env, "rollback", {"mnist_stack_revert": returnable, "mnist_stack_run_id": run_id}, keep_results=True)
+    except DeployError as exc:
+        console.print(f"[red]error:[/] the environment may serve two releases: {exc}")
 
 
 def lock(env: str, release: bool = False) -> Table:

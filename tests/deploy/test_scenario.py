@@ -3,10 +3,10 @@
 sandbox up → bootstrap (the host whose engine and Compose came from elsewhere: changed=0, same engine) → deploy A →
 verify → deploy A again (changed=0), and in check mode → deploy B (a new model) while a concurrent deploy is refused
 by the lock → a lock a killed deploy left on one host stops a rollback before any host changes, `invoke lock`
-names it and releases it → verify → rollback under a constant load through the proxy,
-not one request failing → A is back → deploy a model that fails
-the gate → automatic rollback, A still serving → rollback to B by id (the failed release and its image are
-removed: the sandbox keeps two releases) → sandbox down, nothing left.
+names it and releases it → verify → rollback under a constant load through the proxy, not one request failing →
+A is back → a second rollback is refused (history holds nothing before A) → deploy a model that fails the gate →
+automatic rollback, A still serving → rollback to B by id (the failed release and its image are removed: the
+sandbox keeps two releases) → sandbox down, nothing left.
 
 The steps share one sandbox and run in file order; each asserts what the previous left behind.
 """
@@ -231,6 +231,15 @@ def test_rollback_brings_release_a_back_without_failing_a_request(sandbox_hosts,
     assert current_releases() == {host: state["a"]["id"] for host in sandbox_hosts}
     assert kept_containers() == state["kept"], "the rollback replaced the proxy or Prometheus"
     verify()
+
+
+def test_a_second_rollback_goes_no_further_than_history_and_changes_nothing(sandbox_hosts, state):
+    """The environment's history is now [A]: rollbacks walk back through it, so B does not come back."""
+    with pytest.raises(DeployError) as refused:
+        deploy.rollback(ENV)
+    assert f"the environment's history holds no release before {state['a']['id']}" in str(refused.value)
+    assert current_releases() == {host: state["a"]["id"] for host in sandbox_hosts}
+    assert on_host("target-1", f"sudo test -e {HOME}/deploy.lock").returncode == 1, "the refused rollback kept a lock"
 
 
 def test_a_release_failing_the_gate_is_rolled_back_automatically(sandbox_hosts, state, capfd):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import sys
 from pathlib import Path
 
@@ -211,3 +212,45 @@ def test_ansible_runner_keeps_host_key_checking_and_uses_the_project_config(tmp_
     assert options["envvars"]["PATH"].startswith(str(Path(sys.executable).parent))  # this venv's ansible-playbook
     assert options["project_dir"] == str(render.ROOT)
     assert options["cmdline"] == f"-e @{tmp_path / 'vars.json'} --check --diff"
+
+
+A, B, C = "aaaaaaaaaaaa", "bbbbbbbbbbbb", "cccccccccccc"
+
+
+@pytest.fixture
+def recorded_runs(tmp_path, monkeypatch):
+    """playbook() replaced: each run is recorded; the deploy writes what each host reported and then fails."""
+    monkeypatch.setattr(render, "BUILD", tmp_path)
+    results = tmp_path / "sandbox" / "results"
+    results.mkdir(parents=True)
+    runs: list[tuple[str, dict]] = []
+
+    def playbook(env, name, extra, check=False, keep_results=False):
+        runs.append((name, extra))
+        if name == "deploy":
+            # target-1 switched from A to C, target-2 failed its gate (its rescue put B back: no result), target-3
+            # already served C (a redeploy there), target-4 had no release before.
+            for host, before in (("target-1", A), ("target-3", C), ("target-4", "")):
+                row = {"host": host, "event": "deploy", "release": C, "before": before}
+                (results / f"{host}.json").write_text(json.dumps(row))
+            raise DeployError("deploy on sandbox failed: target-2: gate failed")
+        return {}
+
+    monkeypatch.setattr(deploy, "playbook", playbook)
+    return runs
+
+
+def test_a_failed_deploy_returns_the_hosts_it_switched_then_gives_the_lock_back(recorded_runs, capsys):
+    with pytest.raises(DeployError, match="target-2: gate failed"):
+        deploy.locked_run("sandbox", "deploy", {"mnist_stack_release": {"id": C}}, check=False)
+    assert [name for name, _ in recorded_runs] == ["deploy", "rollback", "unlock"]
+    run_id = recorded_runs[0][1]["mnist_stack_run_id"]
+    assert recorded_runs[1][1] == {"mnist_stack_revert": {"target-1": A}, "mnist_stack_run_id": run_id}
+    assert recorded_runs[2][1] == {"mnist_stack_run_id": run_id}  # the same run's lock, nobody else's
+    assert f"target-4 ran no release before {C}: it keeps serving it" in capsys.readouterr().out
+
+
+def test_a_check_run_that_fails_reverts_nothing(recorded_runs):
+    with pytest.raises(DeployError):
+        deploy.locked_run("sandbox", "deploy", {"mnist_stack_release": {"id": C}}, check=True)
+    assert [name for name, _ in recorded_runs] == ["deploy"]

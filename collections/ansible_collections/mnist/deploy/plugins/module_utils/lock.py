@@ -2,7 +2,8 @@
 
 `<home>/deploy.lock/owner.json` says who holds it (by, release, since, token). It is made in a temporary folder
 next to it and renamed into place, so no other deploy ever sees a lock without an owner; a rename onto an existing
-lock fails, so of two deploys racing exactly one wins. Only the holder's token releases it, unless forced.
+lock fails, so of two deploys racing exactly one wins; the run holding it may ask again. Only the holder's token
+releases it, unless forced.
 """
 
 from __future__ import annotations
@@ -55,7 +56,8 @@ def acquire(home: str, by: str, release: str, token: str, now: float | None = No
         with open(os.path.join(staging, OWNER_FILE), "w") as handle:
             json.dump(owner, handle)
         if os.path.lexists(lock):  # rename() would replace an empty directory: never take over an existing lock
-            return {"acquired": False, "holder": read_owner(lock)}
+            holder = read_owner(lock)  # the same run asking again (its revert after a failure) holds it already
+            return {"acquired": holder.get("token") == token, "holder": holder}
         try:
             os.rename(staging, lock)
         except OSError as exc:

@@ -1,0 +1,29 @@
+"""Filters over a host's releases: thin faces over module_utils/releases.py."""
+
+from __future__ import annotations
+
+from ansible_collections.mnist.deploy.plugins.module_utils import releases
+
+
+def history_after(history, event, release):
+    """The environment's history once RELEASE serves after EVENT (deploy or rollback)."""
+    return releases.history_after(history, event, release)
+
+
+def environment_rollback(hostvars, hosts, agree=True, fact="__mnist_stack_state"):
+    """The environment's rollback ({'targets', 'refusals'}) from each of HOSTS' registered release_state FACT."""
+    return releases.environment_rollback({host: hostvars[host][fact]["rollback"] for host in hosts}, bool(agree))
+
+
+def gate_verdict(answers, running, expected, model, min_accuracy):
+    """Why the gate fails, '' when it passes."""
+    return releases.gate_verdict(list(answers), int(running), int(expected), str(model), float(min_accuracy))
+
+
+class FilterModule:
+    def filters(self):
+        return {
+            "history_after": history_after,
+            "environment_rollback": environment_rollback,
+            "gate_verdict": gate_verdict,
+        }

@@ -1,0 +1,201 @@
+"""A host's releases, and the decisions a deploy or a rollback takes from them.
+
+`read_state` reads a host's stack folder once: the releases it keeps (their records, newest first), which one is
+`current` and `previous`, the environment's history of releases, and the folders the proxy and Prometheus mount.
+Everything else here is a pure function of that state, tested without a host:
+
+- `history_after`: the history after a deploy or a rollback. A deploy appends its release; a rollback goes back
+  to its target, dropping what came after it. So rollbacks walk back through history and never flip between two
+  releases: deploy A, B, C then rollback, rollback serves B then A, and a third rollback is refused.
+- `rollback_target`: the release a rollback returns a host to, or why it cannot; `environment_rollback` asks it of
+  every host and refuses unless all agree, so an environment always ends on one release. A failed deploy is undone
+  the same way, each host it switched returned to the release it ran.
+- `prune_plan`: the releases beyond the kept number, the images only they use, and mounted folders no kept release
+  names.
+- `gate_verdict`: whether the replicas that answered the gate serve the release's model well enough.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+HISTORY_FILE = "history.json"
+RECORD_FILE = "release.json"
+MOUNTED = ("proxy", "prometheus")  # services whose files live outside the release folder, by fingerprint
+HISTORY_LIMIT = 100
+
+
+def _read_json(path: str):
+    try:
+        with open(path) as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        return None
+
+
+def _read_text(path: str) -> str:
+    try:
+        with open(path) as handle:
+            return handle.read().strip()
+    except OSError:
+        return ""
+
+
+def _link_target(path: str) -> str:
+    return os.path.basename(os.readlink(path)) if os.path.islink(path) else ""
+
+
+def read_state(home: str) -> dict:
+    """The host's releases as plain data: see the module docstring."""
+    folder = os.path.join(home, "releases")
+    releases = []
+    for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
+        path = os.path.join(folder, name)
+        if not os.path.isdir(path) or os.path.islink(path):
+            continue
+        releases.append(
+            {
+                "id": name,
+                "path": path,
+                "mtime": os.stat(path).st_mtime,
+                "record": _read_json(os.path.join(path, RECORD_FILE)),
+                "mounts": {service: _read_text(os.path.join(path, service, "fingerprint")) for service in MOUNTED},
+            }
+        )
+    releases.sort(key=lambda release: (release["mtime"], release["id"]), reverse=True)
+    current, previous = _link_target(os.path.join(home, "current")), _link_target(os.path.join(home, "previous"))
+    history = _read_json(os.path.join(home, HISTORY_FILE))
+    if not isinstance(history, list) or not all(isinstance(entry, str) for entry in history):
+        history = [release for release in (previous, current) if release]  # hosts deployed before the history
+    mounted = {}
+    for service in MOUNTED:
+        service_dir = os.path.join(home, service)
+        mounted[service] = sorted(os.listdir(service_dir)) if os.path.isdir(service_dir) else []
+    return {
+        "home": home,
+        "releases": releases,
+        "current": current,
+        "previous": previous,
+        "history": history,
+        "mounted": mounted,
+    }
+
+
+def history_after(history: list, event: str, release: str) -> list:
+    """The history once RELEASE serves after EVENT (deploy or rollback); its last entry is the current release."""
+    if event not in ("deploy", "rollback"):
+        raise ValueError(f"unknown event {event!r}: deploy or rollback")
+    history = list(history)
+    if event == "rollback" and release in history:
+        history = history[: len(history) - history[::-1].index(release)]
+    elif not history or history[-1] != release:
+        history.append(release)
+    return history[-HISTORY_LIMIT:]
+
+
+def kept(state: dict) -> dict:
+    """The releases the host keeps with a readable record, by id."""
+    return {release["id"]: release for release in state["releases"] if release["record"]}
+
+
+def rollback_target(state: dict, to: str = "", revert: bool = False) -> dict:
+    """{'target': release id, 'refusal': why not}: an empty target with no refusal means the host has nothing to do.
+
+    TO: that release. REVERT: undo a failed deploy, returning the host to TO, the release it ran before; a host the
+    deploy did not switch has no TO and nothing to do. Otherwise: the release before the current one in the
+    environment's history.
+    """
+    history, current = state["history"], state["current"]
+    if revert and not to:
+        return {"target": "", "refusal": ""}
+    if to:
+        target = to
+    elif len(history) >= 2 and history[-1] == current:
+        target = history[-2]
+    elif history and history[-1] != current:
+        return {
+            "target": "",
+            "refusal": f"serves {current or 'nothing'}, not {history[-1]} as its history says: "
+            "roll back to a release by id (--to)",
+        }
+    else:
+        return {
+            "target": "",
+            "refusal": f"the environment's history holds no release before {current or 'the current one'} "
+            "(each rollback goes one release further back); name one with --to",
+        }
+    if target not in kept(state):
+        ids = ", ".join(release["id"] for release in state["releases"]) or "none"
+        return {"target": "", "refusal": f"keeps no release {target} (it keeps: {ids})"}
+    return {"target": target, "refusal": ""}
+
+
+def environment_rollback(decisions: dict, agree: bool = True) -> dict:
+    """Every host's rollback decision ({host: rollback_target(...)}) turned into the environment's.
+
+    {'targets': {host: id or ''}, 'refusals': [...]}: refused when any host refuses, or (AGREE) when hosts would end
+    on different releases. Reverting a failed deploy returns each host to what it ran, so it does not ask them to
+    agree.
+    """
+    refusals = [f"{host} {decision['refusal']}" for host, decision in sorted(decisions.items()) if decision["refusal"]]
+    targets = {host: decision["target"] for host, decision in decisions.items()}
+    chosen = sorted(set(filter(None, targets.values())))
+    if agree and not refusals and len(chosen) > 1:
+        split = ", ".join(f"{host} → {target}" for host, target in sorted(targets.items()))
+        refusals.append(f"the hosts would end on different releases ({split}): roll back to one by id (--to)")
+    return {"targets": targets, "refusals": refusals}
+
+
+def prune_plan(state: dict, keep: int, release: str, active: str) -> dict:
+    """What to remove once RELEASE serves (ACTIVE served before it), keeping the newest KEEP releases.
+
+    {'releases': paths, 'images': image ids only the removed releases use, 'mounted': folders of the proxy's and
+    Prometheus's files no kept release names}. RELEASE and ACTIVE are always kept.
+    """
+    if keep < 2:
+        raise ValueError("keep at least the current and the previous release (keep >= 2)")
+    releases = state["releases"]
+    protected = {release, active}
+    pruned = []
+    if len(releases) > keep:
+        others = [entry for entry in releases if entry["id"] not in protected]
+        pruned = others[keep - len([entry for entry in releases if entry["id"] in protected]) :]
+    pruned_ids = {entry["id"] for entry in pruned}
+    kept_releases = [entry for entry in releases if entry["id"] not in pruned_ids]
+
+    def image_ids(entries):
+        return {image["id"] for entry in entries for image in (entry["record"] or {}).get("images", [])}
+
+    mounted = []
+    for service in MOUNTED:
+        used = {entry["mounts"].get(service) for entry in kept_releases}
+        folder = os.path.join(state["home"], service)
+        mounted += [os.path.join(folder, name) for name in state["mounted"].get(service, []) if name not in used]
+    return {
+        "releases": [entry["path"] for entry in pruned],
+        "images": sorted(image_ids(pruned) - image_ids(kept_releases)),
+        "mounted": mounted,
+    }
+
+
+def gate_verdict(answers: list, running: int, expected: int, model: str, min_accuracy: float) -> str:
+    """Why the gate fails ('' when it passes): RUNNING replicas answered (EXPECTED wanted), each ready, serving
+    MODEL, classifying at least MIN_ACCURACY of the digits."""
+    problems = []
+    if running != expected:
+        problems.append(f"{running} running backend replicas (expected {expected})")
+    if not answers:
+        problems.append("no replica answered")
+    unready = [answer for answer in answers if not answer.get("ready")]
+    if unready:
+        problems.append(f"{len(unready)} not ready")
+    versions = sorted({str(answer.get("version")) for answer in answers})
+    if answers and versions != [model]:
+        problems.append(f"serving model {', '.join(v[:12] for v in versions)}, expected {model[:12]}")
+    accuracies = [answer.get("accuracy") or 0.0 for answer in answers]
+    if answers and min(accuracies) < min_accuracy:
+        problems.append(f"accuracy {min(accuracies):.0%} < {min_accuracy:.0%}")
+    if not problems:
+        return ""
+    return f"gate failed: {'; '.join(problems)}; answers {'; '.join(json.dumps(a, sort_keys=True) for a in answers)}"

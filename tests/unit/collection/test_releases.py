@@ -1,0 +1,195 @@
+"""mnist.deploy's release decisions, without a host: state read from a folder, history, rollback, prune, gate."""
+
+import json
+import os
+
+import pytest
+from ansible_collections.mnist.deploy.plugins.filter.releases import environment_rollback as rollback_filter
+from ansible_collections.mnist.deploy.plugins.module_utils import lock
+from ansible_collections.mnist.deploy.plugins.module_utils.releases import (
+    environment_rollback,
+    gate_verdict,
+    history_after,
+    prune_plan,
+    read_state,
+    rollback_target,
+)
+
+A, B, C, D = "aaaaaaaaaaaa", "bbbbbbbbbbbb", "cccccccccccc", "dddddddddddd"
+MODEL = "f" * 64
+
+
+def make_release(home, release_id, mtime, images=(), proxy="p1", prometheus="m1"):
+    path = home / "releases" / release_id
+    (path / "proxy").mkdir(parents=True)
+    (path / "prometheus").mkdir()
+    (path / "proxy" / "fingerprint").write_text(proxy + "\n")
+    (path / "prometheus" / "fingerprint").write_text(prometheus + "\n")
+    record = {"id": release_id, "images": [{"service": "backend", "id": image} for image in images]}
+    (path / "release.json").write_text(json.dumps(record))
+    os.utime(path, (mtime, mtime))
+    for service, name in (("proxy", proxy), ("prometheus", prometheus)):
+        (home / service / name).mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def point(home, link, release_id):
+    target = home / link
+    if target.is_symlink():
+        target.unlink()
+    target.symlink_to(home / "releases" / release_id)
+
+
+@pytest.fixture
+def home(tmp_path):
+    make_release(tmp_path, A, 100, images=["sha-a", "sha-shared"], proxy="p1")
+    make_release(tmp_path, B, 200, images=["sha-b", "sha-shared"], proxy="p2")
+    make_release(tmp_path, C, 300, images=["sha-c", "sha-shared"], proxy="p2", prometheus="m2")
+    point(tmp_path, "previous", B)
+    point(tmp_path, "current", C)
+    (tmp_path / "history.json").write_text(json.dumps([A, B, C]))
+    return tmp_path
+
+
+def test_the_state_is_read_in_one_pass_newest_first(home):
+    state = read_state(str(home))
+    assert [release["id"] for release in state["releases"]] == [C, B, A]
+    assert (state["current"], state["previous"], state["history"]) == (C, B, [A, B, C])
+    assert state["releases"][0]["mounts"] == {"proxy": "p2", "prometheus": "m2"}
+    assert state["mounted"] == {"proxy": ["p1", "p2"], "prometheus": ["m1", "m2"]}
+
+
+def test_a_host_deployed_before_the_history_existed_starts_it_from_its_links(home):
+    (home / "history.json").unlink()
+    assert read_state(str(home))["history"] == [B, C]
+    (home / "history.json").write_text("{not json")
+    assert read_state(str(home))["history"] == [B, C]
+
+
+def test_an_empty_host_has_no_releases_and_no_history(tmp_path):
+    state = read_state(str(tmp_path))
+    assert state["releases"] == [] and state["history"] == [] and state["current"] == ""
+    assert rollback_target(state)["refusal"].startswith("the environment's history holds no release before")
+
+
+def test_a_deploy_appends_its_release_once():
+    assert history_after([], "deploy", A) == [A]
+    assert history_after([A], "deploy", B) == [A, B]
+    assert history_after([A, B], "deploy", B) == [A, B]  # a redeploy of the same release changes nothing
+    assert history_after([A, B], "deploy", A) == [A, B, A]  # deploying an older release again is a new step
+    with pytest.raises(ValueError, match="unknown event"):
+        history_after([A], "revert", A)
+
+
+def test_rollbacks_walk_back_through_history_and_never_flip(home):
+    state = read_state(str(home))
+    served = []
+    for _ in range(3):
+        decision = rollback_target(state)
+        if decision["refusal"]:
+            served.append(decision["refusal"])
+            break
+        state["history"] = history_after(state["history"], "rollback", decision["target"])
+        state["current"] = decision["target"]
+        served.append(decision["target"])
+    assert served[:2] == [B, A]
+    assert served[2] == f"the environment's history holds no release before {A} " + (
+        "(each rollback goes one release further back); name one with --to"
+    )
+
+
+def test_a_rollback_to_a_named_release_cuts_history_after_it_or_appends_it(home):
+    state = read_state(str(home))
+    assert rollback_target(state, to=A) == {"target": A, "refusal": ""}
+    assert history_after([A, B, C], "rollback", A) == [A]
+    assert history_after([A], "rollback", B) == [A, B]  # kept on the host but not in history: one more step
+    assert rollback_target(state, to=D)["refusal"] == f"keeps no release {D} (it keeps: {C}, {B}, {A})"
+
+
+def test_a_rollback_refuses_a_release_no_longer_kept(home):
+    state = read_state(str(home))
+    state["history"] = [D, C]  # D was pruned since
+    assert rollback_target(state)["refusal"].startswith(f"keeps no release {D}")
+
+
+def test_a_host_whose_current_release_is_not_the_last_in_history_is_not_guessed_at(home):
+    point(home, "current", A)  # someone moved the link by hand
+    assert "roll back to a release by id" in rollback_target(read_state(str(home)))["refusal"]
+
+
+def test_reverting_a_failed_deploy_returns_each_host_it_switched_to_what_it_ran(home):
+    state = read_state(str(home))
+    assert rollback_target(state, to=B, revert=True) == {"target": B, "refusal": ""}
+    assert rollback_target(state, revert=True) == {"target": "", "refusal": ""}  # a host the deploy did not switch
+    # Hosts that ran different releases before a failed deploy go back to each one's own.
+    split = {"web-1": {"target": A, "refusal": ""}, "web-2": {"target": B, "refusal": ""}}
+    assert environment_rollback(split, agree=False) == {"targets": {"web-1": A, "web-2": B}, "refusals": []}
+
+
+def test_the_environment_rolls_back_only_when_every_host_agrees():
+    agreed = environment_rollback(
+        {
+            "web-1": {"target": B, "refusal": ""},
+            "web-2": {"target": B, "refusal": ""},
+            "web-3": {"target": "", "refusal": ""},
+        }
+    )
+    assert agreed == {"targets": {"web-1": B, "web-2": B, "web-3": ""}, "refusals": []}
+    split = environment_rollback({"web-1": {"target": B, "refusal": ""}, "web-2": {"target": A, "refusal": ""}})
+    assert split["refusals"] == [
+        f"the hosts would end on different releases (web-1 → {B}, web-2 → {A}): roll back to one by id (--to)"
+    ]
+    refused = environment_rollback({"web-1": {"target": B, "refusal": ""}, "web-2": {"target": "", "refusal": "no"}})
+    assert refused["refusals"] == ["web-2 no"]
+
+
+def test_the_filter_reads_each_hosts_registered_state():
+    hostvars = {"web-1": {"__mnist_stack_state": {"rollback": {"target": A, "refusal": ""}}}}
+    assert rollback_filter(hostvars, ["web-1"]) == {"targets": {"web-1": A}, "refusals": []}
+
+
+def test_pruning_keeps_the_newest_the_serving_and_the_previous_release(home):
+    state = read_state(str(home))
+    plan = prune_plan(state, keep=2, release=C, active=B)
+    assert plan["releases"] == [str(home / "releases" / A)]
+    assert plan["images"] == ["sha-a"]  # sha-shared is still used by B and C
+    assert plan["mounted"] == [str(home / "proxy" / "p1")]  # B still mounts Prometheus's m1
+    # A rollback to A with C active keeps both of them, whatever their age: B goes.
+    assert prune_plan(state, keep=2, release=A, active=C)["releases"] == [str(home / "releases" / B)]
+    assert prune_plan(state, keep=3, release=C, active=B) == {"releases": [], "images": [], "mounted": []}
+    with pytest.raises(ValueError, match="keep >= 2"):
+        prune_plan(state, keep=1, release=C, active=B)
+
+
+def test_a_first_deploy_keeps_as_many_older_releases_as_it_may(home):
+    state = read_state(str(home))
+    assert prune_plan(state, keep=2, release=C, active="")["releases"] == [str(home / "releases" / A)]
+    assert prune_plan(state, keep=2, release=C, active=C)["releases"] == [str(home / "releases" / A)]
+
+
+GOOD = {"ready": True, "version": MODEL, "accuracy": 0.97}
+
+
+def test_the_gate_passes_ready_replicas_serving_the_model_well():
+    assert gate_verdict([GOOD, GOOD], running=2, expected=2, model=MODEL, min_accuracy=0.9) == ""
+
+
+@pytest.mark.parametrize(
+    ("answers", "running", "expected", "says"),
+    [
+        ([GOOD], 2, 1, "2 running backend replicas (expected 1)"),
+        ([], 1, 1, "no replica answered"),
+        ([{**GOOD, "ready": False}], 1, 1, "1 not ready"),
+        ([{**GOOD, "version": "e" * 64}], 1, 1, f"serving model {'e' * 12}, expected {'f' * 12}"),
+        ([GOOD, {**GOOD, "accuracy": 0.5}], 2, 2, "accuracy 50% < 90%"),
+    ],
+)
+def test_the_gate_says_why_it_fails(answers, running, expected, says):
+    verdict = gate_verdict(answers, running=running, expected=expected, model=MODEL, min_accuracy=0.9)
+    assert verdict.startswith("gate failed: ") and says in verdict
+
+
+def test_the_run_holding_the_lock_may_take_it_again_and_no_other(tmp_path):
+    assert lock.acquire(str(tmp_path), "alice@ci", A, "run-1")["acquired"]
+    assert lock.acquire(str(tmp_path), "alice@ci", A, "run-1")["acquired"]
+    assert not lock.acquire(str(tmp_path), "bob@ci", B, "run-2")["acquired"]
