@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from functools import wraps
+from functools import partial, wraps
 from pathlib import Path
 from typing import Any
 
@@ -35,15 +35,15 @@ CA_HELP = "Folder of extra CA certificates (*.crt) image builds trust (default: 
 EXPECTED_ERRORS: tuple[type[Exception], ...] = (DeployError, ModelStoreError)
 
 
-def reports_errors(function: Callable[..., Any]) -> Callable[..., Any]:
-    """An expected failure becomes a clear message and exit code 2, never a traceback."""
+def reports_errors(function: Callable[..., Any], code: int = 2) -> Callable[..., Any]:
+    """An expected failure becomes a clear message and exit CODE, never a traceback."""
 
     @wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return function(*args, **kwargs)
         except EXPECTED_ERRORS as exc:
-            raise Exit(f"error: {exc}", code=2) from exc
+            raise Exit(f"error: {exc}", code=code) from exc
 
     return wrapper
 
@@ -247,6 +247,19 @@ def deploy(c: Context, env: str = "sandbox", break_lock: bool = False, check: bo
     deployer.deploy(env, Path(c.mnist.model_dir), break_lock=break_lock, check=check)
 
 
+@task(help={"env": REMOTE_ENV_HELP})
+@partial(reports_errors, code=1)  # 2 says "something would change", as `terraform plan -detailed-exitcode`
+def plan(c: Context, env: str = "sandbox") -> None:
+    """Say what `invoke deploy` would change on each host of ENV, changing nothing: images to ship and their size,
+    files that differ, containers replaced. Exit 0 when nothing would change, 2 when something would, 1 on error."""
+    from mnist_deploy import deploy as deployer
+
+    table, anything = deployer.plan(env, Path(c.mnist.model_dir))
+    deployer.console.print(table)
+    if anything:
+        raise Exit(code=2)
+
+
 @task(
     help={
         "env": REMOTE_ENV_HELP,
@@ -353,6 +366,7 @@ ns = Collection(
     lint,
     bootstrap,
     deploy,
+    plan,
     rollback,
     releases,
     lock,

@@ -204,6 +204,30 @@ def deploy(env: str, model_dir: Path, break_lock: bool = False, check: bool = Fa
     return {"release": release, "changed": changed}
 
 
+def plan(env: str, model_dir: Path) -> tuple[Table, bool]:
+    """What a deploy of the current release would change on each host of ENV: (the table, whether anything)."""
+    release = assemble(env, model_dir)
+    playbook(env, "plan", {"mnist_stack_release": release})
+    sizes = {image["id"]: images.image_size(image["ref"]) for image in release["images"]}
+    table = Table(title=f"Plan for release {release['id']} on {env} (model {release['model_version'][:12]})")
+    for column in ("host", "serves now", "images to ship", "files that differ", "containers replaced"):
+        table.add_column(column)
+    anything = False
+    for row in host_results(env):
+        ship_mb = sum(sizes[image["id"]] for image in row["ship"]) / 1e6
+        shipped = ", ".join(image["service"] for image in row["ship"])
+        changes = bool(row["ship"] or row["files"] or row["replace"] or not row["same_release"])
+        anything |= changes
+        table.add_row(
+            row["host"],
+            row["current"] or "[yellow]nothing (first deploy)[/]",
+            f"{shipped} ({ship_mb:.0f} MB)" if shipped else "-",
+            ", ".join(row["files"]) or "-",
+            ", ".join(row["replace"]) or ("-" if changes else "[green]nothing changes[/]"),
+        )
+    return table, anything
+
+
 def rollback(env: str, to: str = "", break_lock: bool = False, check: bool = False) -> dict[str, int]:
     """Re-activate the previous release (or release TO) on every host, one at a time."""
     started = time.monotonic()

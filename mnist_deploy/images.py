@@ -167,6 +167,11 @@ def image_id(image: str) -> str:
     return run(["docker", "image", "inspect", "--format", "{{.Id}}", image], quiet=True).strip()
 
 
+def image_size(image: str) -> int:
+    """Bytes of IMAGE's layers, uncompressed: about what an archive of it weighs."""
+    return int(run(["docker", "image", "inspect", "--format", "{{.Size}}", image], quiet=True).strip())
+
+
 def build(
     services: list[str],
     model_dir: Path,

@@ -1,12 +1,12 @@
 """The deploy scenario on the sandbox, in order, as CI runs it (issue #6):
 
 sandbox up → bootstrap (the host whose engine and Compose came from elsewhere: changed=0, same engine) → deploy A →
-verify → deploy A again (changed=0), and in check mode → deploy B (a new model) while a concurrent deploy is refused
-by the lock → a lock a killed deploy left on one host stops a rollback before any host changes, `invoke lock`
-names it and releases it → verify → rollback under a constant load through the proxy, not one request failing →
-A is back → a second rollback is refused (history holds nothing before A) → deploy a model that fails the gate →
-automatic rollback, A still serving → rollback to B by id (the failed release and its image are removed: the
-sandbox keeps two releases) → sandbox down, nothing left.
+verify → deploy A again (changed=0; `plan` says nothing changes), and in check mode → `plan` for B → deploy B (a
+new model) while a concurrent deploy is refused by the lock → a lock a killed deploy left on one host stops a
+rollback before any host changes, `invoke lock` names it and releases it → verify → rollback under a constant load
+through the proxy, not one request failing → A is back → a second rollback is refused (history holds nothing before
+A) → deploy a model that fails the gate → automatic rollback, A still serving → rollback to B by id (the failed
+release and its image are removed: the sandbox keeps two releases) → sandbox down, nothing left.
 
 The steps share one sandbox and run in file order; each asserts what the previous left behind.
 """
@@ -144,6 +144,9 @@ def test_deploying_the_same_release_again_changes_nothing(sandbox_hosts, state):
     outcome = deploy.deploy(ENV, MODELS_A)
     assert outcome["release"]["id"] == state["a"]["id"]
     assert outcome["changed"] == {host: 0 for host in sandbox_hosts}
+    table, anything = deploy.plan(ENV, MODELS_A)
+    assert not anything, render_table(table)
+    assert render_table(table).count("nothing changes") == len(sandbox_hosts)
 
 
 def test_a_check_mode_deploy_runs_clean_and_changes_nothing(sandbox_hosts, state):
@@ -155,6 +158,10 @@ def test_a_check_mode_deploy_runs_clean_and_changes_nothing(sandbox_hosts, state
 def test_deploy_release_b_while_a_concurrent_deploy_is_refused(sandbox_hosts, state, tmp_path):
     model_b = train_one_epoch(RELEASE_MODELS / "b")
     assert model_b != state["a"]["model_version"]
+    table, anything = deploy.plan(ENV, RELEASE_MODELS / "b")  # a new model: its backend image, compose.yaml
+    shown = render_table(table)
+    assert anything and shown.count(" MB)") == len(sandbox_hosts) and "compose.yaml" in shown, shown
+    assert "backend" in shown and "nothing changes" not in shown
     state["kept"] = kept_containers()
     vars_a = tmp_path / "deploy-a-vars.json"  # the deploy of B renders build/sandbox/ afresh
     vars_a.write_text((render.BUILD / ENV / "deploy-vars.json").read_text())

@@ -109,3 +109,25 @@ def test_releasing_the_lock_asks_for_the_environments_name(monkeypatch):
         tasks.lock(MockContext(), env="staging", release=True)
     assert exc.value.code == 2 and "not released" in str(exc.value.message)
     assert calls == [False]  # shown, not released
+
+
+@pytest.mark.parametrize(("anything", "code"), [(False, None), (True, 2)])
+def test_plan_exits_2_only_when_a_deploy_would_change_something(monkeypatch, anything, code):
+    monkeypatch.setattr("mnist_deploy.deploy.plan", lambda env, model_dir: ("table", anything))
+    monkeypatch.setattr("mnist_deploy.deploy.console.print", lambda *args: None)
+    if code is None:
+        tasks.plan(MockContext(Config(overrides={"mnist": {"model_dir": "models"}})), env="staging")
+        return
+    with pytest.raises(Exit) as exc:
+        tasks.plan(MockContext(Config(overrides={"mnist": {"model_dir": "models"}})), env="staging")
+    assert exc.value.code == code
+
+
+def test_plan_exits_1_on_an_error_so_that_2_keeps_meaning_changes(monkeypatch):
+    def fails(env, model_dir):
+        raise DeployError("the bastion cannot be reached")
+
+    monkeypatch.setattr("mnist_deploy.deploy.plan", fails)
+    with pytest.raises(Exit) as exc:
+        tasks.plan(MockContext(Config(overrides={"mnist": {"model_dir": "models"}})), env="staging")
+    assert exc.value.code == 1 and str(exc.value.message) == "error: the bastion cannot be reached"

@@ -7,6 +7,7 @@ import pytest
 from ansible_collections.mnist.deploy.plugins.filter.releases import environment_rollback as rollback_filter
 from ansible_collections.mnist.deploy.plugins.module_utils import lock
 from ansible_collections.mnist.deploy.plugins.module_utils.releases import (
+    change_plan,
     environment_rollback,
     gate_verdict,
     history_after,
@@ -193,3 +194,44 @@ def test_the_run_holding_the_lock_may_take_it_again_and_no_other(tmp_path):
     assert lock.acquire(str(tmp_path), "alice@ci", A, "run-1")["acquired"]
     assert lock.acquire(str(tmp_path), "alice@ci", A, "run-1")["acquired"]
     assert not lock.acquire(str(tmp_path), "bob@ci", B, "run-2")["acquired"]
+
+
+def release_record(release_id, refs, files):
+    images = [{"service": s, "ref": f"mnist-{s}:{tag}", "id": f"sha256:{s}-{tag}"} for s, tag in refs.items()]
+    return {"id": release_id, "images": images, "files": files}
+
+
+FILES_A = {"compose.yaml": "c1", "proxy/haproxy.cfg": "h1", "prometheus/prometheus.yml": "p1"}
+
+
+def test_a_plan_for_the_release_a_host_serves_changes_nothing():
+    a = release_record(A, {"backend": "a", "proxy": "r1"}, FILES_A)
+    present = [image["id"] for image in a["images"]]
+    assert change_plan(a, a, FILES_A, present) == {
+        "first": False,
+        "same_release": True,
+        "ship": [],
+        "files": [],
+        "replace": [],
+    }
+
+
+def test_a_plan_for_a_new_model_ships_and_replaces_only_what_differs():
+    a = release_record(A, {"backend": "a", "proxy": "r1"}, FILES_A)
+    b = release_record(B, {"backend": "b", "proxy": "r1"}, {**FILES_A, "compose.yaml": "c2"})
+    plan = change_plan(a, b, b["files"], [image["id"] for image in a["images"]])
+    assert [image["service"] for image in plan["ship"]] == ["backend"]
+    assert (plan["files"], plan["replace"], plan["first"]) == (["compose.yaml"], ["backend"], False)
+    # A new proxy config replaces the proxy although its image is the same; a file gone counts too.
+    c_files = {"compose.yaml": "c2", "proxy/haproxy.cfg": "h2"}
+    plan = change_plan(a, release_record(C, {"backend": "a", "proxy": "r1"}, c_files), c_files, [])
+    assert plan["files"] == ["compose.yaml", "prometheus/prometheus.yml", "proxy/haproxy.cfg"]
+    assert plan["replace"] == ["prometheus", "proxy"]
+
+
+def test_a_plan_for_a_first_deploy_ships_and_starts_everything():
+    a = release_record(A, {"backend": "a", "proxy": "r1"}, FILES_A)
+    plan = change_plan(None, a, FILES_A, [])
+    assert plan["first"] and not plan["same_release"]
+    assert len(plan["ship"]) == 2 and plan["files"] == sorted(FILES_A)
+    assert plan["replace"] == ["backend", "prometheus", "proxy"]

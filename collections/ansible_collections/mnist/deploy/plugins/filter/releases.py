@@ -20,10 +20,17 @@ def gate_verdict(answers, running, expected, model, min_accuracy):
     return releases.gate_verdict(list(answers), int(running), int(expected), str(model), float(min_accuracy))
 
 
+def change_plan(current, release, files, present):
+    """What deploying RELEASE (FILES for this host) changes on a host serving CURRENT (its record, {} if none)."""
+    current = dict(current) if isinstance(current, dict) and current else None
+    return releases.change_plan(current, release, files, list(present))
+
+
 class FilterModule:
     def filters(self):
         return {
             "history_after": history_after,
             "environment_rollback": environment_rollback,
             "gate_verdict": gate_verdict,
+            "change_plan": change_plan,
         }

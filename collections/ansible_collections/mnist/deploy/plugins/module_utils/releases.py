@@ -199,3 +199,27 @@ def gate_verdict(answers: list, running: int, expected: int, model: str, min_acc
     if not problems:
         return ""
     return f"gate failed: {'; '.join(problems)}; answers {'; '.join(json.dumps(a, sort_keys=True) for a in answers)}"
+
+
+def change_plan(current: dict | None, release: dict, files: dict, present: list) -> dict:
+    """What deploying RELEASE (its FILES for this host) would change on a host serving CURRENT (its record, None on
+    a first deploy) whose engine has the image ids PRESENT.
+
+    {'first': bool, 'same_release': bool, 'ship': images the host lacks, 'files': paths added, changed or removed,
+    'replace': services whose containers would be replaced (a new image, or files they mount that changed)}.
+    """
+    current = current or {}
+    old_files = current.get("files") or {}
+    changed_files = sorted(path for path in set(files) | set(old_files) if files.get(path) != old_files.get(path))
+    # Compose recreates a service whose definition changed: the image's name (tags follow git sha and model), or
+    # the files it mounts (proxy/haproxy.cfg → proxy).
+    old_refs = {image["service"]: image["ref"] for image in current.get("images", [])}
+    replace = {image["service"] for image in release["images"] if old_refs.get(image["service"]) != image["ref"]}
+    replace |= {path.split("/", 1)[0] for path in changed_files if "/" in path}
+    return {
+        "first": not current,
+        "same_release": current.get("id") == release["id"],
+        "ship": [image for image in release["images"] if image["id"] not in set(present)],
+        "files": changed_files,
+        "replace": sorted(replace),
+    }
