@@ -150,6 +150,8 @@ def render(env: str, extra: dict[str, Any] | None = None, out_root: Path = BUILD
     recipe_tagged = {
         f"{service}_image": images.ref(service, extra["mnist_stack_image_tag"]) for service in images.RECIPE_TAGGED
     }
+    if validate:
+        provision.require("prometheus", console.print)  # promtool, once per render
     for host, variables in hosts.items():
         host_dir = env_dir / host
         variables.update(recipe_tagged)
@@ -208,7 +210,8 @@ def files_fingerprint(hashes: dict[str, str]) -> str:
 
 
 def validate_host(host_dir: Path, variables: dict[str, Any]) -> None:
-    """docker compose config, promtool check config / check rules / test rules, and JSON for dashboards."""
+    """docker compose config, promtool check config / check rules / test rules, and JSON for dashboards (the caller
+    has made sure promtool is installed)."""
     compose_env = {**os.environ, "COMPOSE_PROJECT_NAME": variables["mnist_stack_project"]}
     secrets = host_dir / "secrets"
     needs_secret = variables["mnist_stack_grafana_enabled"]
@@ -220,7 +223,6 @@ def validate_host(host_dir: Path, variables: dict[str, Any]) -> None:
     finally:
         if needs_secret:
             shutil.rmtree(secrets)
-    provision.require("prometheus", console.print)
     prometheus = host_dir / "prometheus"
     run(["promtool", "check", "config", prometheus / "prometheus.yml"], quiet=True)
     run(["promtool", "check", "rules", prometheus / "rules.yml"], quiet=True)

@@ -126,9 +126,13 @@ def down() -> list[str]:
     names = run(["docker", "ps", "-aq", "--filter", f"label={LABEL}"], quiet=True).split()
     if names:
         run(["docker", "rm", "-f", "-v", *names], quiet=True)
-    volumes = run(["docker", "volume", "ls", "-q", "--filter", "name=mnist-sandbox-"], quiet=True).split()
-    if volumes:
-        run(["docker", "volume", "rm", *volumes], quiet=True)
+    # One by one: a volume already gone (`rm -v` above, an earlier teardown) is no failure; one left behind is.
+    listing = ["docker", "volume", "ls", "-q", "--filter", "name=mnist-sandbox-"]
+    for volume in run(listing, quiet=True).split():
+        succeeds(["docker", "volume", "rm", volume])
+    left = run(listing, quiet=True).split()
+    if left:
+        raise DeployError(f"sandbox volumes left behind: {', '.join(left)} (`docker volume rm` them by name)")
     if succeeds(["docker", "network", "inspect", NETWORK]):
         run(["docker", "network", "rm", NETWORK], quiet=True)
     return names

@@ -1,7 +1,7 @@
 """mnist.deploy's engine decision: an engine already on a host is kept; only what is missing is added."""
 
 import pytest
-from ansible_collections.mnist.deploy.plugins.module_utils.engine import parse_version, plan
+from ansible_collections.mnist.deploy.plugins.module_utils.engine import compose_problem, parse_version, plan
 
 BASE = ["python3", "python3-apt", "openssh-server"]
 
@@ -59,3 +59,24 @@ def test_an_unknown_source_is_refused_with_the_choices():
 )
 def test_versions_are_read_as_compose_prints_them(text, version):
     assert parse_version(text) == version
+
+
+@pytest.mark.parametrize(
+    ("printed", "problem"),
+    [
+        ("v2.40.3", ""),
+        ("2.18.0", ""),
+        ("2.26.1+ds1-1", ""),
+        ("2.17.9", "Compose 2.17.9 is older than 2.18.0 (community.docker.docker_compose_v2 needs it)"),
+        ("", "Compose v2 does not answer (`docker compose version` printed '')"),
+        ("docker: 'compose' is not a docker command.", "Compose v2 does not answer"),
+    ],
+)
+def test_the_compose_check_after_bootstrap_says_why_it_fails(printed, problem):
+    said = compose_problem(printed, "2.18.0")
+    assert said.startswith(problem) and (said == "") == (problem == "")
+
+
+def test_a_minimum_that_is_not_a_version_is_refused():
+    with pytest.raises(ValueError, match="is not a version"):
+        compose_problem("2.40.3", "latest")

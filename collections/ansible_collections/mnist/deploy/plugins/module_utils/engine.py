@@ -23,6 +23,20 @@ def parse_version(text: str | None) -> tuple[int, ...] | None:
     return tuple(int(part or 0) for part in match.groups())
 
 
+def compose_problem(text: str | None, min_compose: str) -> str:
+    """Why the Compose that printed TEXT (`docker compose version --short`) cannot serve, '' when it can."""
+    version, minimum = parse_version(text), parse_version(min_compose)
+    if minimum is None:
+        raise ValueError(f"docker_host_compose_min_version {min_compose!r} is not a version")
+    if version is None:
+        return f"Compose v2 does not answer (`docker compose version` printed {(text or '').strip()!r})"
+    if version < minimum:
+        return (
+            f"Compose {(text or '').strip()} is older than {min_compose} (community.docker.docker_compose_v2 needs it)"
+        )
+    return ""
+
+
 def plan(
     installed: Iterable[str],
     engine_answers: bool,
@@ -43,8 +57,7 @@ def plan(
     install = [] if keep else [p for p in SOURCE_PACKAGES[source] if p not in packages]
     if SDK_PACKAGE not in packages:
         install.append(SDK_PACKAGE)
-    version, minimum = parse_version(compose_version), parse_version(min_compose)
-    compose_ok = version is not None and minimum is not None and version >= minimum
+    compose_ok = compose_problem(compose_version, min_compose) == ""
     compose_from_packages = "docker-compose-plugin" in install
     copy_compose = not compose_ok and not compose_from_packages
     if keep:
