@@ -158,13 +158,13 @@ def test_a_check_mode_deploy_runs_clean_and_changes_nothing(sandbox_hosts, state
 def test_deploy_release_b_while_a_concurrent_deploy_is_refused(sandbox_hosts, state, tmp_path):
     model_b = train_one_epoch(RELEASE_MODELS / "b")
     assert model_b != state["a"]["model_version"]
+    state["kept"] = kept_containers()
+    vars_a = tmp_path / "deploy-a-vars.json"  # planning and deploying B render build/sandbox/ afresh
+    vars_a.write_text((render.BUILD / ENV / "deploy-vars.json").read_text())
     table, anything = deploy.plan(ENV, RELEASE_MODELS / "b")  # a new model: its backend image, compose.yaml
     shown = render_table(table)
     assert anything and shown.count(" MB)") == len(sandbox_hosts) and "compose.yaml" in shown, shown
     assert "backend" in shown and "nothing changes" not in shown
-    state["kept"] = kept_containers()
-    vars_a = tmp_path / "deploy-a-vars.json"  # the deploy of B renders build/sandbox/ afresh
-    vars_a.write_text((render.BUILD / ENV / "deploy-vars.json").read_text())
     outcome: dict[str, Any] = {}
     thread = threading.Thread(target=lambda: outcome.update(b=deploy.deploy(ENV, RELEASE_MODELS / "b")))
     thread.start()

@@ -235,3 +235,94 @@ def test_a_plan_for_a_first_deploy_ships_and_starts_everything():
     assert plan["first"] and not plan["same_release"]
     assert len(plan["ship"]) == 2 and plan["files"] == sorted(FILES_A)
     assert plan["replace"] == ["backend", "prometheus", "proxy"]
+
+
+def test_files_are_written_only_when_they_differ_and_a_record_only_once(tmp_path):
+    import stat
+
+    from ansible_collections.mnist.deploy.plugins.module_utils.files import install, read_tree
+
+    rendered = tmp_path / "rendered"
+    (rendered / "proxy").mkdir(parents=True)
+    (rendered / "compose.yaml").write_text("services: {}\n")
+    (rendered / "proxy" / "haproxy.cfg").write_text("global\n")
+    files = read_tree(str(rendered))
+    assert [entry["path"] for entry in files] == ["compose.yaml", "proxy/haproxy.cfg"]
+    owner = {"owner": str(os.getuid()), "group": str(os.getgid())}
+    record = {"path": "release.json", "content": {"id": A}, "create_only": True, **owner}
+    dest = tmp_path / "release"
+    everything = [{**entry, **owner} for entry in files] + [record]
+    assert install(str(dest), everything) == ["compose.yaml", "proxy/haproxy.cfg", "release.json"]
+    assert install(str(dest), everything) == []  # a redeploy writes nothing
+    assert json.loads((dest / "release.json").read_text()) == {"id": A}
+    assert install(str(dest), [{**record, "content": {"id": B}}]) == []  # a record is never replaced
+    secret = {"path": "tls.pem", "content": "key\n", "mode": "0400", **owner}
+    assert install(str(dest), [secret], check=True) == ["tls.pem"] and not (dest / "tls.pem").exists()
+    assert install(str(dest), [secret]) == ["tls.pem"]
+    assert stat.S_IMODE((dest / "tls.pem").stat().st_mode) == 0o400
+    assert install(str(dest), [{**secret, "mode": "0440"}]) == ["tls.pem"]  # a mode that differs is mended
+    (dest / "compose.yaml").write_text("edited by hand\n")
+    assert install(str(dest), everything) == ["compose.yaml"]
+    with pytest.raises(ValueError, match="outside"):
+        install(str(dest), [{**secret, "path": "../escape"}])
+    assert sorted(p.name for p in dest.iterdir()) == ["compose.yaml", "proxy", "release.json", "tls.pem"]
+
+
+def test_only_images_lacking_the_compose_files_name_are_tagged():
+    from ansible_collections.mnist.deploy.plugins.module_utils.releases import images_to_tag
+
+    images = [
+        {"service": "backend", "ref": "mnist-backend:b", "id": "sha256:1"},
+        {"service": "proxy", "ref": "mnist-proxy:r", "id": "sha256:2"},
+        {"service": "frontend", "ref": "mnist-frontend:b", "id": "sha256:3"},
+    ]
+    present = [{"Id": "sha256:1", "RepoTags": ["mnist-backend:a"]}, {"Id": "sha256:2", "RepoTags": ["mnist-proxy:r"]}]
+    assert images_to_tag(images, present) == [images[0]]  # sha256:3 is not there: shipping it tags it
+
+
+def test_recording_moves_the_links_logs_and_extends_history_once(home):
+    from ansible_collections.mnist.deploy.plugins.module_utils.releases import record
+
+    make_release(home, D, 400, images=["sha-d"], proxy="p2", prometheus="m2")
+    assert record(str(home), D, C, "deploy", '{"event": "deploy"}', check=True) == {
+        "changed": True,
+        "history": [A, B, C, D],
+    }
+    assert read_state(str(home))["current"] == C and not (home / "audit.log").exists()  # check mode wrote nothing
+    assert record(str(home), D, C, "deploy", '{"event": "deploy"}')["changed"]
+    state = read_state(str(home))
+    assert (state["current"], state["previous"], state["history"]) == (D, C, [A, B, C, D])
+    assert record(str(home), D, D, "deploy", '{"event": "deploy (already active)"}') == {
+        "changed": False,
+        "history": [A, B, C, D],
+    }
+    assert record(str(home), D, D, "failed", '{"event": "failed"}')["changed"] is False
+    assert (home / "audit.log").read_text().splitlines() == [
+        '{"event": "deploy"}',
+        '{"event": "deploy (already active)"}',
+        '{"event": "failed"}',
+    ]
+    record(str(home), C, D, "rollback", "{}")
+    assert read_state(str(home))["history"] == [A, B, C]
+
+
+def test_a_host_without_history_starts_it_from_its_links_before_they_move(home):
+    from ansible_collections.mnist.deploy.plugins.module_utils.releases import record
+
+    (home / "history.json").unlink()  # deployed before the history existed: previous B, current C
+    assert record(str(home), B, C, "rollback", "{}") == {"changed": True, "history": [B]}
+    # Not [C, B]: a second rollback must not flip back to C.
+    assert rollback_target(read_state(str(home)))["refusal"].startswith("the environment's history holds no release")
+
+
+def test_the_audit_line_is_one_json_object():
+    from ansible_collections.mnist.deploy.plugins.module_utils.releases import audit_line
+
+    line = audit_line("2026-12-02T10:00:00Z", "deploy", A, "alice@ci", "web-1")
+    assert json.loads(line) == {
+        "time": "2026-12-02T10:00:00Z",
+        "event": "deploy",
+        "release": A,
+        "by": "alice@ci",
+        "host": "web-1",
+    }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.mnist.deploy.plugins.module_utils import releases
+from ansible_collections.mnist.deploy.plugins.module_utils import files, releases
 
 
 def history_after(history, event, release):
@@ -26,6 +26,16 @@ def change_plan(current, release, files, present):
     return releases.change_plan(current, release, files, list(present))
 
 
+def rendered_files(directory):
+    """Every file Invoke rendered under DIRECTORY (on the controller), as install_files takes them."""
+    return files.read_tree(str(directory))
+
+
+def images_to_tag(images, present):
+    """The release's images the host has but not under the compose file's name."""
+    return releases.images_to_tag(list(images), list(present))
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -33,4 +43,6 @@ class FilterModule:
             "environment_rollback": environment_rollback,
             "gate_verdict": gate_verdict,
             "change_plan": change_plan,
+            "rendered_files": rendered_files,
+            "images_to_tag": images_to_tag,
         }

@@ -14,7 +14,7 @@ import os
 import shutil
 import tempfile
 import time
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 
 LOCK_DIR = "deploy.lock"
 OWNER_FILE = "owner.json"
@@ -48,7 +48,7 @@ def acquire(home: str, by: str, release: str, token: str, now: float | None = No
         "by": by,
         "release": release,
         "token": token,
-        "since": datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "since": datetime.fromtimestamp(now, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "since_epoch": now,
     }
     staging = tempfile.mkdtemp(prefix=".deploy.lock-", dir=home)

@@ -223,3 +223,55 @@ def change_plan(current: dict | None, release: dict, files: dict, present: list)
         "files": changed_files,
         "replace": sorted(replace),
     }
+
+
+def images_to_tag(images: list, present: list) -> list:
+    """The release's IMAGES ({service, ref, id}) whose id the engine has (PRESENT: docker_image_info's images) but
+    not under the name the compose file uses; an image not present is left to the ship step."""
+    tags = {image["Id"]: set(image.get("RepoTags") or []) for image in present}
+    return [image for image in images if image["id"] in tags and image["ref"] not in tags[image["id"]]]
+
+
+def _point(link: str, target: str, check: bool) -> bool:
+    """Make LINK point at TARGET (atomically: a new link renamed over the old); whether it changed."""
+    if os.path.islink(link) and os.readlink(link) == target:
+        return False
+    if not check:
+        temporary = f"{link}.new"
+        if os.path.lexists(temporary):
+            os.unlink(temporary)
+        os.symlink(target, temporary)
+        os.replace(temporary, link)
+    return True
+
+
+def audit_line(time: str, event: str, release: str, by: str, host: str) -> str:
+    """One line of the host's audit log: history, not state, so appending it is no change to the host."""
+    return json.dumps({"time": time, "event": event, "release": release, "by": by, "host": host})
+
+
+def record(home: str, release: str, active: str, event: str, line: str, check: bool = False) -> dict:
+    """After RELEASE served (ACTIVE before it) through EVENT: `previous` and `current` links, the audit LINE, the
+    environment's history. Return {'changed': bool, 'history': the new history}. A `failed` event only logs."""
+    history = read_state(home)["history"]  # before the links move: a host without history.json derives it from them
+    history_path = os.path.join(home, HISTORY_FILE)
+    changed = False
+    if event != "failed":
+        releases_dir = os.path.join(home, "releases")
+        if active and active != release:
+            changed |= _point(os.path.join(home, "previous"), os.path.join(releases_dir, active), check)
+        changed |= _point(os.path.join(home, "current"), os.path.join(releases_dir, release), check)
+    if not check:
+        with open(os.path.join(home, "audit.log"), "a") as log:
+            log.write(line + "\n")
+        os.chmod(os.path.join(home, "audit.log"), 0o640)
+    if event == "failed":
+        return {"changed": changed, "history": history}
+    after = history_after(history, event, release)
+    if after != history or not os.path.isfile(history_path):
+        changed = True
+        if not check:
+            with open(f"{history_path}.new", "w") as out:
+                out.write(json.dumps(after) + "\n")
+            os.replace(f"{history_path}.new", history_path)
+    return {"changed": changed, "history": after}

@@ -11,7 +11,8 @@ version_added: 0.1.0
 description:
   - The lock is C(HOME/deploy.lock), a directory renamed into place with its C(owner.json) already inside, so a
     competing deploy never sees a lock without an owner.
-  - Taking or releasing the lock leaves the host as it was, so the module never reports C(changed).
+  - Taking or releasing the lock leaves the host as it was, so the module reports C(changed) only when it made
+    I(home) (a first deploy), with mode 0750.
 options:
   home:
     description: The stack's folder on the host, C(mnist_stack_root)/C(mnist_stack_project).
@@ -106,7 +107,12 @@ def main() -> None:
             holder=holder,
             holder_text=describe(holder, now) if exists else "",
         )
+    created = False
     if params["state"] == "present":
+        if not os.path.isdir(params["home"]):  # a first deploy: the stack's folders (root only) come with its lock
+            os.makedirs(os.path.dirname(params["home"]), mode=0o750, exist_ok=True)
+            os.mkdir(params["home"], mode=0o750)
+            created = True
         outcome = {"released": False, **acquire(params["home"], params["by"], params["release"], params["token"])}
         refused = not outcome["acquired"]
     else:
@@ -114,7 +120,7 @@ def main() -> None:
         refused = False
     holder = outcome["holder"]
     text = describe(holder, now) if holder or refused else ""
-    module.exit_json(changed=False, refused=refused, holder_text=text, **outcome)
+    module.exit_json(changed=created, refused=refused, holder_text=text, **outcome)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,79 @@
+"""Install a set of files in one pass: only those whose content, mode or owner differ are written, atomically.
+
+One module call for a release's whole folder instead of one copy per file: through a bastion each file costs a
+round trip, and a no-op redeploy would spend most of its time asking whether a file changed.
+"""
+
+from __future__ import annotations
+
+import grp
+import json
+import os
+import pwd
+import tempfile
+
+
+def _uid(owner: str) -> int:
+    return int(owner) if owner.isdigit() else pwd.getpwnam(owner).pw_uid
+
+
+def _gid(group: str) -> int:
+    return int(group) if group.isdigit() else grp.getgrnam(group).gr_gid
+
+
+def differs(target: str, content: bytes, mode: int, uid: int, gid: int) -> bool:
+    try:
+        info = os.lstat(target)
+        with open(target, "rb") as handle:
+            same = handle.read() == content
+    except OSError:
+        return True
+    return not same or (info.st_mode & 0o7777) != mode or info.st_uid != uid or info.st_gid != gid
+
+
+def install(dest: str, files: list, dir_mode: int = 0o755, check: bool = False) -> list:
+    """Write FILES ([{path, content, mode, owner, group, create_only}], paths relative to DEST) that differ; return
+    their paths. A CREATE_ONLY file is written when missing and never replaced (a release's record)."""
+    changed = []
+    for entry in files:
+        relative = os.path.normpath(entry["path"])
+        if relative.startswith("..") or os.path.isabs(relative):
+            raise ValueError(f"{entry['path']!r} is outside {dest}")
+        target = os.path.join(dest, relative)
+        content = entry["content"]
+        if not isinstance(content, str):  # a JSON document handed over as data
+            content = json.dumps(content, indent=4, sort_keys=True)
+        content = content.encode()
+        mode = int(str(entry.get("mode") or "0644"), 8)
+        uid, gid = _uid(str(entry.get("owner") or "root")), _gid(str(entry.get("group") or "root"))
+        if (entry.get("create_only") and os.path.lexists(target)) or not differs(target, content, mode, uid, gid):
+            continue
+        changed.append(relative)
+        if check:
+            continue
+        folder = os.path.dirname(target)
+        if not os.path.isdir(folder):
+            os.makedirs(folder, mode=dir_mode)
+        handle, temporary = tempfile.mkstemp(prefix=".install-", dir=folder)
+        try:
+            with os.fdopen(handle, "wb") as out:
+                out.write(content)
+            os.chmod(temporary, mode)
+            os.chown(temporary, uid, gid)
+            os.replace(temporary, target)
+        except BaseException:
+            if os.path.exists(temporary):
+                os.unlink(temporary)
+            raise
+    return changed
+
+
+def read_tree(root: str) -> list:
+    """Every file under ROOT as [{path, content}] (text), sorted: what `install` takes."""
+    found = []
+    for folder, _, names in os.walk(root):
+        for name in names:
+            path = os.path.join(folder, name)
+            with open(path, encoding="utf-8") as handle:
+                found.append({"path": os.path.relpath(path, root), "content": handle.read()})
+    return sorted(found, key=lambda entry: entry["path"])
