@@ -326,3 +326,14 @@ def test_the_audit_line_is_one_json_object():
         "by": "alice@ci",
         "host": "web-1",
     }
+
+
+def test_running_containers_are_grouped_by_their_compose_service_oldest_first():
+    from ansible_collections.mnist.deploy.plugins.module_utils.releases import containers_by_service
+
+    def running(cid, service, created):
+        return {"Id": cid, "Created": created, "Labels": {"com.docker.compose.service": service}}
+
+    containers = [running("b2", "backend", 20), running("p1", "proxy", 5), running("b1", "backend", 10)]
+    containers.append({"Id": "x", "Created": 1, "Labels": {}})  # started by hand, not by Compose
+    assert containers_by_service(containers) == {"proxy": ["p1"], "backend": ["b1", "b2"]}

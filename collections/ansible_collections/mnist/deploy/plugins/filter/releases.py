@@ -36,6 +36,11 @@ def images_to_tag(images, present):
     return releases.images_to_tag(list(images), list(present))
 
 
+def containers_by_service(containers):
+    """{service: [container ids]} from docker_host_info's verbose containers."""
+    return releases.containers_by_service(list(containers))
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -45,4 +50,5 @@ class FilterModule:
             "change_plan": change_plan,
             "rendered_files": rendered_files,
             "images_to_tag": images_to_tag,
+            "containers_by_service": containers_by_service,
         }

@@ -275,3 +275,13 @@ def record(home: str, release: str, active: str, event: str, line: str, check: b
                 out.write(json.dumps(after) + "\n")
             os.replace(f"{history_path}.new", history_path)
     return {"changed": changed, "history": after}
+
+
+def containers_by_service(containers: list) -> dict:
+    """{service: [container ids]} from docker_host_info's containers (verbose: with their Compose labels)."""
+    services: dict = {}
+    for container in sorted(containers, key=lambda c: c.get("Created", 0)):
+        service = (container.get("Labels") or {}).get("com.docker.compose.service")
+        if service:
+            services.setdefault(service, []).append(container["Id"])
+    return services
