@@ -19,7 +19,7 @@ import jinja2
 import yaml
 
 from app.mnist import store
-from mnist_deploy import images, provision
+from mnist_deploy import images, provision, rules
 from mnist_deploy.errors import DeployError
 from mnist_deploy.shell import console, run
 
@@ -114,17 +114,9 @@ def check_required(env: str, host: str, variables: dict[str, Any]) -> dict[str, 
         raise DeployError(f"{env}/{host}: mnist_stack_env is {variables.get('mnist_stack_env')!r}, expected {env!r}")
     if not variables.get("mnist_stack_image_tag"):
         raise DeployError(f"{env}/{host}: mnist_stack_image_tag is required (invoke build sets it)")
-    if variables.get("mnist_stack_grafana_enabled") and not variables.get("mnist_stack_grafana_admin_password"):
-        raise DeployError(
-            f"{env}/{host}: mnist_stack_grafana_admin_password is required when Grafana is enabled "
-            "(keep it in ansible-vault; there is no default)"
-        )
-    for service in ("backend", "frontend", "prometheus", "grafana"):
-        if (
-            variables.get(f"mnist_stack_{service}_published")
-            and variables.get(f"mnist_stack_{service}_replicas", 1) > 1
-        ):
-            raise DeployError(f"{env}/{host}: {service} has several replicas and a published port: they would clash")
+    found = rules.problems(variables)  # the rules the playbooks apply too (the project's Ansible collection)
+    if found:
+        raise DeployError(f"{env}/{host}: {'; '.join(found)}")
     return variables
 
 

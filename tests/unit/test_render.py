@@ -7,7 +7,12 @@ from mnist_deploy import render
 from mnist_deploy.errors import DeployError
 
 TAG = "0123456789ab-a63674eff6c6"
-SECRET = {"mnist_stack_grafana_admin_password": "s3cret-from-vault"}  # pragma: allowlist secret (a test value)
+# What a vault holds: the proxy's certificate and key (PEM-shaped test values) and Grafana's password.
+TLS = {
+    "mnist_stack_tls_certificate": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+    "mnist_stack_tls_private_key": "-----BEGIN PRIVATE KEY-----\nMIGH\n",  # pragma: allowlist secret
+}
+SECRET = {"mnist_stack_grafana_admin_password": "s3cret-from-vault", **TLS}  # pragma: allowlist secret (a test value)
 
 
 def compose(out, env, host):
@@ -28,7 +33,7 @@ def test_dev_publishes_every_service_on_loopback_and_mounts_source(tmp_path):
 
 
 def test_staging_publishes_only_the_proxy(tmp_path):
-    render.render("staging", {"mnist_stack_image_tag": TAG}, tmp_path, validate=False)
+    render.render("staging", {"mnist_stack_image_tag": TAG, **TLS}, tmp_path, validate=False)
     services = compose(tmp_path, "staging", "staging-1")["services"]
     assert [name for name, s in services.items() if "ports" in s] == ["proxy"]
     assert services["proxy"]["ports"] == ["0.0.0.0:80:8080", "0.0.0.0:443:8443"]
@@ -38,7 +43,7 @@ def test_staging_publishes_only_the_proxy(tmp_path):
     assert compose(tmp_path, "staging", "staging-1")["networks"]["internal"] == {"internal": True}
 
 
-CERTIFICATE = {"mnist_stack_tls_certificate": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"}
+CERTIFICATE = TLS
 
 
 def test_the_proxy_is_recreated_only_when_its_config_or_certificate_changes(tmp_path):
@@ -58,7 +63,8 @@ def test_the_proxy_is_recreated_only_when_its_config_or_certificate_changes(tmp_
         f"/opt/mnist/mnist-sandbox/proxy/{fingerprint}/haproxy.cfg:/etc/haproxy/haproxy.cfg:ro",
         f"/opt/mnist/mnist-sandbox/proxy/{fingerprint}/tls.pem:/etc/haproxy/tls.pem:ro",
     ]
-    rotated, _ = proxy_of(TAG, {"mnist_stack_tls_certificate": "another"}, tmp_path / "c")
+    another = "-----BEGIN CERTIFICATE-----\nMIIC\n-----END CERTIFICATE-----\n"
+    rotated, _ = proxy_of(TAG, {**TLS, "mnist_stack_tls_certificate": another}, tmp_path / "c")
     assert rotated["volumes"] != first["volumes"]
     more, more_config = proxy_of(TAG, {**CERTIFICATE, "mnist_stack_backend_replicas": 3}, tmp_path / "d")
     assert more["volumes"] != first["volumes"]
@@ -167,7 +173,7 @@ def test_a_vaulted_password_is_read_through_ansible_and_never_rendered(tmp_path,
     password_file.write_text("test vault password\n")  # pragma: allowlist secret (a test value)
     secret = "vaulted-grafana-password-42"  # pragma: allowlist secret (a test value)
     vault = inventories / "production" / "group_vars" / "all" / "vault.yml"
-    vault.write_text(f"mnist_stack_grafana_admin_password: {secret}\n")
+    vault.write_text(f"mnist_stack_grafana_admin_password: {secret}\n" + yaml.safe_dump(TLS))
     ansible_vault = Path(sys.executable).parent / "ansible-vault"
     subprocess.run([ansible_vault, "encrypt", "--vault-password-file", password_file, vault], check=True)
     assert secret not in vault.read_text()
@@ -224,3 +230,18 @@ def test_a_non_default_port_reaches_every_consumer(tmp_path, monkeypatch):
     assert jobs["grafana"]["static_configs"][0]["targets"] == ["grafana:3100"]
     gate = (root / "roles" / "mnist_stack" / "files" / "gate.py").read_text()
     assert 'os.environ.get("MNIST_PORT"' in gate and "8000/" not in gate
+
+
+def test_render_refuses_what_the_playbooks_refuse_with_the_same_rule(tmp_path):
+    """One rule set (the collection's module_utils/rules.py): a default password in production and a proxy without
+    its key stop rendering, naming the variables and never their values."""
+    weak = {"mnist_stack_image_tag": TAG, **TLS, "mnist_stack_grafana_admin_password": "admin"}
+    with pytest.raises(DeployError) as refused:
+        render.render("production", weak, tmp_path, validate=False)
+    assert "mnist_stack_grafana_admin_password is too short (< 12) or a default in production" in str(refused.value)
+    assert "'admin'" not in str(refused.value)
+    keyless = {"mnist_stack_image_tag": TAG, **SECRET, "mnist_stack_tls_private_key": ""}
+    with pytest.raises(DeployError, match="mnist_stack_proxy_enabled needs mnist_stack_tls_certificate"):
+        render.render("staging", keyless, tmp_path, validate=False)
+    role_tasks = (render.ROOT / "roles" / "mnist_stack" / "tasks" / "validate.yml").read_text()
+    assert "mnist.deploy.stack_problems" in role_tasks and "length >= 12" not in role_tasks

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.mnist.deploy.plugins.module_utils import files, releases
+from ansible_collections.mnist.deploy.plugins.module_utils import files, releases, rules
 
 
 def history_after(history, event, release):
@@ -41,6 +41,11 @@ def containers_by_service(containers):
     return releases.containers_by_service(list(containers))
 
 
+def stack_problems(variables):
+    """The problems the stack's rules find in one host's variables (module_utils/rules.py), [] when none."""
+    return rules.problems(dict(variables))
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -51,4 +56,5 @@ class FilterModule:
             "rendered_files": rendered_files,
             "images_to_tag": images_to_tag,
             "containers_by_service": containers_by_service,
+            "stack_problems": stack_problems,
         }

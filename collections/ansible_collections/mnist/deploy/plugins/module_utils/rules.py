@@ -1,0 +1,69 @@
+"""The stack's settings rules, declared once: Invoke's renderer checks them on the controller before rendering, and
+the role's validate.yml applies the same functions (through filters) before a host changes.
+
+Each function takes one host's variables (a mapping with the role's defaults applied) and returns the problems
+found, as sentences naming the variable and what to do; none means the host may be deployed.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Environments whose secrets must be real: a default or short Grafana password is refused there.
+GUARDED_ENVS = ("staging", "production")
+MIN_PASSWORD_LENGTH = 12
+DEFAULT_PASSWORDS = ("admin", "password", "changeme", "change-me", "grafana", "secret", "placeholder")
+PUBLISHABLE = ("backend", "frontend", "prometheus", "grafana")
+
+
+def _enabled(value) -> bool:
+    return str(value).strip().lower() in ("true", "yes", "1", "on") if isinstance(value, str) else bool(value)
+
+
+def secret_problems(variables: dict) -> list:
+    """The Grafana password and the proxy's certificate and key. No value is ever quoted."""
+    env = variables.get("mnist_stack_env")
+    where = f"inventories/{env}/group_vars/all/vault.yml (ansible-vault encrypt)"
+    problems = []
+    if _enabled(variables.get("mnist_stack_grafana_enabled")):
+        password = str(variables.get("mnist_stack_grafana_admin_password") or "")
+        if not password:
+            problems.append(
+                f"mnist_stack_grafana_admin_password is required when Grafana is enabled: set it in {where}"
+            )
+        elif env in GUARDED_ENVS and (len(password) < MIN_PASSWORD_LENGTH or password.lower() in DEFAULT_PASSWORDS):
+            problems.append(
+                f"mnist_stack_grafana_admin_password is too short (< {MIN_PASSWORD_LENGTH}) or a default in {env}: "
+                f"set a real one in {where}"
+            )
+    if _enabled(variables.get("mnist_stack_proxy_enabled")):
+        certificate = str(variables.get("mnist_stack_tls_certificate") or "")
+        key = str(variables.get("mnist_stack_tls_private_key") or "")
+        if "-----BEGIN CERTIFICATE-----" not in certificate or not re.search(
+            r"-----BEGIN [A-Z ]*PRIVATE KEY-----", key
+        ):
+            problems.append(
+                "mnist_stack_proxy_enabled needs mnist_stack_tls_certificate and mnist_stack_tls_private_key (PEM): "
+                f"set them in {where}; `invoke sandbox.up` writes the sandbox's"
+            )
+    return problems
+
+
+def layout_problems(variables: dict) -> list:
+    """Replicas, published ports and kept releases."""
+    problems = []
+    for service in PUBLISHABLE:
+        replicas = int(variables.get(f"mnist_stack_{service}_replicas", 1) or 1)
+        if _enabled(variables.get(f"mnist_stack_{service}_published")) and replicas > 1:
+            problems.append(f"{service} has several replicas and a published port: they would clash")
+    try:
+        keep = int(variables.get("mnist_stack_keep_releases", 2))
+    except (TypeError, ValueError):
+        keep = 0
+    if keep < 2:
+        problems.append("mnist_stack_keep_releases must keep at least the current and the previous release (>= 2)")
+    return problems
+
+
+def problems(variables: dict) -> list:
+    return secret_problems(variables) + layout_problems(variables)
