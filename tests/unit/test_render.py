@@ -77,7 +77,7 @@ def test_the_proxy_is_recreated_only_when_its_config_or_certificate_changes(tmp_
 
 def test_prometheus_is_recreated_only_when_its_image_config_or_rules_change(tmp_path):
     def prometheus_of(tag, extra, out):
-        render.render("sandbox", {"mnist_stack_image_tag": tag, **extra}, out, validate=False)
+        render.render("sandbox", {"mnist_stack_image_tag": tag, **TLS, **extra}, out, validate=False)
         fingerprint = (out / "sandbox" / "target-1" / "prometheus" / "fingerprint").read_text().strip()
         return compose(out, "sandbox", "target-1")["services"]["prometheus"], fingerprint
 
