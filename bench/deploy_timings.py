@@ -3,7 +3,7 @@ rollback. Each figure is the wall time of the same call `invoke deploy` / `invok
 machine's floor from the same run: `ansible all -m ping` through the bastion (one round trip to every host), and
 the controller's own share of a deploy (assembling the release: render and validation, images already built).
 
-    python bench/deploy_timings.py [--model-b build/release-models/b]
+    python bench/deploy_timings.py [--model-b build/release-models/b] [--hosts 4]
 
 Builds the images of both releases first (builds are not deploy time), starts the sandbox, bootstraps it,
 measures, and removes it. The second model is trained for one epoch unless
@@ -71,12 +71,19 @@ def timed(label: str, action: Callable[[], Any], figures: dict[str, float]) -> A
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model-b", type=Path, default=ROOT / "build" / "release-models" / "b")
+    parser.add_argument("--hosts", type=int, default=2, help="sandbox hosts (2 are in the inventory; more are added)")
     args = parser.parse_args()
+    if args.hosts < 2:
+        parser.error("--hosts: the sandbox has at least 2 hosts")
     releases.prepare(args.model_b)
+    extra_hosts = ROOT / "inventories" / "sandbox" / "extra-hosts.yml"  # git-ignored, removed below
+    if args.hosts > 2:
+        more = {f"target-{n}": {"ansible_host": f"target-{n}"} for n in range(3, args.hosts + 1)}
+        extra_hosts.write_text(json.dumps({"all": {"hosts": more}}, indent=2) + "\n")
     figures: dict[str, float] = {}
     changed: dict[str, Any] = {}
     try:
-        timed("sandbox up (bastion + 2 hosts)", sandbox.up, figures)
+        timed(f"sandbox up (bastion + {args.hosts} hosts)", sandbox.up, figures)
         timed("bootstrap (engine + Compose check)", lambda: deploy.playbook(sandbox.ENV, "bootstrap", {}), figures)
         cold = timed("cold deploy (images shipped)", lambda: deploy.deploy(sandbox.ENV, ROOT / "models"), figures)
         timed("floor: ansible all -m ping through the bastion", ping, figures)
@@ -88,7 +95,9 @@ def main() -> int:
         changed = {"cold": cold["changed"], "no-op": noop["changed"], "new model": new["changed"], "rollback": back}
     finally:
         sandbox.down()
-    table = Table(title="Deploy timings: sandbox, 2 hosts (waves 1, 50 %, 100 %), through the bastion")
+        extra_hosts.unlink(missing_ok=True)
+    title = f"Deploy timings: sandbox, {args.hosts} hosts (waves 1, 50 %, 100 %), through the bastion"
+    table = Table(title=title)
     table.add_column("step")
     table.add_column("seconds", justify="right")
     for label, seconds in figures.items():
@@ -98,8 +107,9 @@ def main() -> int:
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     summary = {KEYS[label]: round(seconds, 1) for label, seconds in figures.items() if label in KEYS}
-    document = {**summary, "hosts": 2, "seconds": figures, "changed": changed}
-    (out / "deploy_timings.json").write_text(json.dumps(document, indent=2) + "\n")
+    document = {**summary, "hosts": args.hosts, "seconds": figures, "changed": changed}
+    name = "deploy_timings.json" if args.hosts == 2 else f"deploy_timings_{args.hosts}_hosts.json"
+    (out / name).write_text(json.dumps(document, indent=2) + "\n")
     return 0
 
 
