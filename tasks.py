@@ -180,6 +180,8 @@ def test(c: Context, tier: str = "all", pytest_args: str = "") -> None:
         raise Exit(f"unknown tier {tier!r}; choose one of: {', '.join(TEST_TIERS)}", code=2)
     provision.ensure("unit" if tier == "unit" else "test")
     marker = f'-m "{TEST_TIERS[tier]}"' if TEST_TIERS[tier] else ""
+    if tier == "all":  # CI's run: say where its time goes
+        pytest_args = f"--durations=25 {pytest_args}"
     c.run(f"{sys.executable} -m pytest {marker} {pytest_args}", pty=sys.stdout.isatty())
 
 
