@@ -6,7 +6,8 @@ new model) while a concurrent deploy is refused by the lock → a lock a killed 
 rollback before any host changes, `invoke lock` names it and releases it → verify → rollback under a constant load
 through the proxy, not one request failing → A is back → a second rollback is refused (history holds nothing before
 A) → deploy a model that fails the gate → automatic rollback, A still serving → rollback to B by id (the failed
-release and its image are removed: the sandbox keeps two releases) → sandbox down, nothing left.
+release and its image are removed: the sandbox keeps two releases) → a deploy of A whose second host fails its gate
+returns the first host to B → sandbox down, nothing left.
 
 The steps share one sandbox and run in file order; each asserts what the previous left behind.
 """
@@ -275,6 +276,29 @@ def test_rollback_to_a_given_release_removes_releases_and_images_beyond_the_kept
     present = on_host("target-1", "sudo docker images --quiet --no-trunc").stdout.split()
     assert state["bad_backend_id"] not in present
     assert {image["id"] for image in state["a"]["images"] + state["b"]["images"]} <= set(present)
+
+
+def test_a_host_failing_its_gate_returns_the_hosts_already_switched(sandbox_hosts, state, capfd):
+    """target-2 turns every release away (its gate asks for more than 100 %): the deploy of A switches the canary,
+    target-1, then fails on target-2, which puts B back itself; invoke returns target-1 to B, so the environment
+    ends on one release and its history is as before."""
+    strict = ROOT / "inventories" / "sandbox" / "host_vars" / "target-2.yml"  # untracked: the release is still A
+    strict.parent.mkdir(exist_ok=True)
+    strict.write_text("mnist_stack_gate_min_accuracy: 1.01\n")
+    try:
+        with pytest.raises(DeployError, match="target-2: .*gate failed"):
+            deploy.deploy(ENV, MODELS_A)
+    finally:
+        strict.unlink()
+        strict.parent.rmdir()
+    output = capfd.readouterr().out
+    assert f"Returning target-1 to the release each ran before {state['a']['id']}" in output
+    assert current_releases() == {host: state["b"]["id"] for host in sandbox_hosts}
+    for host in sandbox_hosts:
+        history = json.loads(on_host(host, f"sudo cat {HOME}/history.json").stdout)
+        assert history == [state["a"]["id"], state["b"]["id"]], (host, history)
+    assert '"event": "rollback"' in on_host("target-1", f"sudo tail -n 1 {HOME}/audit.log").stdout
+    assert on_host("target-1", f"sudo test -e {HOME}/deploy.lock").returncode == 1, "the lock was kept"
 
 
 def test_the_release_records_say_who_deployed_what_and_when(sandbox_hosts, state):
