@@ -1,13 +1,13 @@
 """The deploy scenario on the sandbox, in order, as CI runs it (issue #6):
 
-sandbox up → bootstrap (the host whose engine and Compose came from elsewhere: changed=0, same engine) → deploy A →
-verify → deploy A again (changed=0; `plan` says nothing changes), and in check mode → `plan` for B → deploy B (a
-new model) while a concurrent deploy is refused by the lock → a lock a killed deploy left on one host stops a
-rollback before any host changes, `invoke lock` names it and releases it → verify → rollback under a constant load
-through the proxy, not one request failing → A is back → a second rollback is refused (history holds nothing before
-A) → deploy a model that fails the gate → automatic rollback, A still serving → rollback to B by id (the failed
-release and its image are removed: the sandbox keeps two releases) → a deploy of A whose second host fails its gate
-returns the first host to B → sandbox down, nothing left.
+sandbox up → bootstrap (the host whose engine and Compose came from elsewhere: changed=0, same engine) → a dry run
+(--check) of the first deploy → deploy A → verify → deploy A again (changed=0; `plan` says nothing changes), and in
+check mode → `plan` for B and a dry run of it → deploy B (a new model) while a concurrent deploy is refused by the
+lock → a lock a killed deploy left on one host stops a rollback before any host changes, `invoke lock` names it and
+releases it → verify → rollback under a constant load through the proxy, not one request failing → A is back → a
+second rollback is refused (history holds nothing before A) → deploy a model that fails the gate → automatic
+rollback, A still serving → rollback to B by id (the failed release and its image are removed: the sandbox keeps two
+releases) → a deploy of A whose second host fails its gate returns the first host to B → sandbox down, nothing left.
 
 The steps share one sandbox and run in file order; each asserts what the previous left behind.
 """
@@ -132,6 +132,9 @@ def register_untrained(model_dir: Path) -> str:
 
 
 def test_deploy_release_a_to_every_host(sandbox_hosts, state):
+    dry = deploy.deploy(ENV, MODELS_A, check=True)  # a first deploy's dry run: it would change every host
+    assert all(dry["changed"][host] > 0 for host in sandbox_hosts), dry["changed"]
+    assert current_releases() == {host: "" for host in sandbox_hosts}, "the dry run changed a host"
     outcome = deploy.deploy(ENV, MODELS_A)
     state["a"] = outcome["release"]
     assert current_releases() == {host: state["a"]["id"] for host in sandbox_hosts}
@@ -166,6 +169,9 @@ def test_deploy_release_b_while_a_concurrent_deploy_is_refused(sandbox_hosts, st
     shown = render_table(table)
     assert anything and shown.count(" MB)") == len(sandbox_hosts) and "compose.yaml" in shown, shown
     assert "backend" in shown and "nothing changes" not in shown
+    dry = deploy.deploy(ENV, RELEASE_MODELS / "b", check=True)  # a new release's dry run
+    assert all(dry["changed"][host] > 0 for host in sandbox_hosts), dry["changed"]
+    assert current_releases() == {host: state["a"]["id"] for host in sandbox_hosts}, "the dry run changed a host"
     outcome: dict[str, Any] = {}
     thread = threading.Thread(target=lambda: outcome.update(b=deploy.deploy(ENV, RELEASE_MODELS / "b")))
     thread.start()
