@@ -16,6 +16,7 @@ from invoke.exceptions import Exit
 import tasks
 from mnist_deploy import deploy, render, ssh
 from mnist_deploy.errors import DeployError
+from tests.unit.test_render import TLS
 
 HOSTVARS = {
     "web-1": {
@@ -104,12 +105,8 @@ def test_the_role_declares_every_default_in_its_argument_specs():
 
 
 def test_the_sandbox_renders_two_hosts_with_replicas_behind_no_published_backend(tmp_path):
-    # What `invoke sandbox.up` writes to the git-ignored tls.yml, which a fresh clone has not made yet.
-    tls = {
-        "mnist_stack_tls_certificate": "-----BEGIN CERTIFICATE-----\nx\n",
-        "mnist_stack_tls_private_key": "-----BEGIN EC PRIVATE KEY-----\nx\n",  # pragma: allowlist secret
-    }
-    out = render.render("sandbox", {"mnist_stack_image_tag": "test", **tls}, tmp_path, validate=False)
+    # TLS stands in for what `invoke sandbox.up` writes to the git-ignored tls.yml, which a fresh clone lacks.
+    out = render.render("sandbox", {"mnist_stack_image_tag": "test", **TLS}, tmp_path, validate=False)
     compose = yaml.safe_load((out / "target-1" / "compose.yaml").read_text())
     assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["target-1", "target-2"]
     assert compose["services"]["backend"]["deploy"]["replicas"] == 2

@@ -21,8 +21,8 @@ def host(env="production", **values):
     ("variables", "says"),
     [
         (host(mnist_stack_grafana_enabled=True), "mnist_stack_grafana_admin_password is required"),
-        (host(mnist_stack_grafana_enabled=True, mnist_stack_grafana_admin_password=DEFAULT), "too short"),
-        (host(mnist_stack_grafana_enabled=True, mnist_stack_grafana_admin_password=SHORT), "or a default"),
+        (host(mnist_stack_grafana_enabled=True, mnist_stack_grafana_admin_password=DEFAULT), "or a default"),
+        (host(mnist_stack_grafana_enabled=True, mnist_stack_grafana_admin_password=SHORT), "too short"),
         (host(mnist_stack_proxy_enabled=True), "needs mnist_stack_tls_certificate"),
         (host(mnist_stack_proxy_enabled="yes", mnist_stack_tls_certificate="x"), "(PEM)"),
         (host(mnist_stack_backend_published=True, mnist_stack_backend_replicas=2), "backend has several replicas"),
