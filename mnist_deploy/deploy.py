@@ -109,6 +109,8 @@ def playbook(
         failure = failure_of(event)
         if failure:
             last_failure[failure[0]] = failure[1]
+        for host, result in reported(event).items():
+            (results / f"{host}.json").write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
         return True
 
     private = render.BUILD / env / "runner"
@@ -140,6 +142,14 @@ def runner_options(env: str, name: str, extra_vars: Path, check: bool) -> dict[s
             "ANSIBLE_HOST_KEY_CHECKING": "True",
         },
     }
+
+
+def reported(event: dict[str, Any]) -> dict[str, Any]:
+    """{host: result} the hosts reported (roles/mnist_stack/tasks/report.yml), from the run's last event (its stats);
+    {} for any other event."""
+    if event.get("event") != "playbook_on_stats":
+        return {}
+    return dict(((event.get("event_data") or {}).get("artifact_data") or {}).get("mnist_results") or {})
 
 
 def failure_of(event: dict[str, Any]) -> tuple[str, str] | None:

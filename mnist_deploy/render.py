@@ -6,12 +6,14 @@ inventory's group_vars and host_vars as `ansible-inventory` resolves them, under
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -50,10 +52,21 @@ def environments() -> list[str]:
     return sorted(p.name for p in INVENTORIES.iterdir() if (p / "hosts.yml").is_file())
 
 
+_INVENTORIES_READ: dict[tuple[str, tuple[tuple[str, float], ...]], dict[str, dict[str, Any]]] = {}
+
+
 def inventory_hostvars(env: str) -> dict[str, dict[str, Any]]:
-    """Every host of ENV with its variables, as Ansible itself resolves the inventory."""
+    """Every host of ENV with its variables, as Ansible itself resolves the inventory: read once per process while
+    its files are unchanged (a deploy renders, then runs playbooks, from the same reading)."""
     if env not in environments():
         raise DeployError(f"unknown environment {env!r}; known: {', '.join(environments())}")
+    files = tuple(sorted((str(p), p.stat().st_mtime) for p in (INVENTORIES / env).rglob("*") if p.is_file()))
+    if (env, files) not in _INVENTORIES_READ:
+        _INVENTORIES_READ[(env, files)] = read_inventory(env)
+    return copy.deepcopy(_INVENTORIES_READ[(env, files)])
+
+
+def read_inventory(env: str) -> dict[str, dict[str, Any]]:
     command = [str(Path(sys.executable).parent / "ansible-inventory"), "-i", str(INVENTORIES / env), "--list"]
     try:
         proc = subprocess.run(
@@ -160,8 +173,8 @@ def render(env: str, extra: dict[str, Any] | None = None, out_root: Path = BUILD
         rest = {**FILES, **(GRAFANA_FILES if variables["mnist_stack_grafana_enabled"] else {})}
         hashes |= render_files(jinja, rest, host_dir, variables, where)
         manifest["hosts"][host] = {"project": variables["mnist_stack_project"], "files": hashes}
-        if validate:
-            validate_host(host_dir, variables)
+    if validate:
+        validate_hosts({env_dir / host: variables for host, variables in hosts.items()})
     (env_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return env_dir
 
@@ -201,9 +214,30 @@ def files_fingerprint(hashes: dict[str, str]) -> str:
     return digest.hexdigest()[:16]
 
 
+PROMETHEUS_CHECKED = {"prometheus.yml": "check config", "rules.yml": "check rules", "rules_test.yml": "test rules"}
+
+
 def validate_host(host_dir: Path, variables: dict[str, Any]) -> None:
-    """docker compose config, promtool check config / check rules / test rules, and JSON for dashboards (the caller
-    has made sure promtool is installed)."""
+    validate_hosts({host_dir: variables})
+
+
+def validate_hosts(hosts: dict[Path, dict[str, Any]]) -> None:
+    """docker compose config for each host (at once), promtool check config / check rules / test rules once for
+    every host's files, and JSON for dashboards (the caller has made sure promtool is installed)."""
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for done in [pool.submit(validate_compose, host_dir, variables) for host_dir, variables in hosts.items()]:
+            done.result()
+    for name, check in PROMETHEUS_CHECKED.items():
+        run(["promtool", *check.split(), *(host_dir / "prometheus" / name for host_dir in hosts)], quiet=True)
+    for host_dir in hosts:
+        for dashboard in (host_dir / "grafana").rglob("*.json") if (host_dir / "grafana").is_dir() else []:
+            try:
+                json.loads(dashboard.read_text())
+            except json.JSONDecodeError as exc:
+                raise DeployError(f"{dashboard} is not valid JSON: {exc}") from exc
+
+
+def validate_compose(host_dir: Path, variables: dict[str, Any]) -> None:
     compose_env = {**os.environ, "COMPOSE_PROJECT_NAME": variables["mnist_stack_project"]}
     secrets = host_dir / "secrets"
     needs_secret = variables["mnist_stack_grafana_enabled"]
@@ -215,12 +249,3 @@ def validate_host(host_dir: Path, variables: dict[str, Any]) -> None:
     finally:
         if needs_secret:
             shutil.rmtree(secrets)
-    prometheus = host_dir / "prometheus"
-    run(["promtool", "check", "config", prometheus / "prometheus.yml"], quiet=True)
-    run(["promtool", "check", "rules", prometheus / "rules.yml"], quiet=True)
-    run(["promtool", "test", "rules", prometheus / "rules_test.yml"], quiet=True)
-    for dashboard in (host_dir / "grafana").rglob("*.json") if (host_dir / "grafana").is_dir() else []:
-        try:
-            json.loads(dashboard.read_text())
-        except json.JSONDecodeError as exc:
-            raise DeployError(f"{dashboard} is not valid JSON: {exc}") from exc

@@ -246,3 +246,15 @@ def test_render_refuses_what_the_playbooks_refuse_with_the_same_rule(tmp_path):
         render.render("staging", keyless, tmp_path, validate=False)
     role_tasks = (render.ROOT / "roles" / "mnist_stack" / "tasks" / "validate.yml").read_text()
     assert "mnist.deploy.stack_problems" in role_tasks and "length >= 12" not in role_tasks
+
+
+def test_every_hosts_prometheus_files_are_checked_in_one_promtool_call_per_check(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(render, "run", lambda argv, **kwargs: calls.append([str(a) for a in argv]))
+    monkeypatch.setattr(render.provision, "require", lambda *args: None)
+    env_dir = render.render("sandbox", {"mnist_stack_image_tag": TAG, **TLS}, tmp_path, validate=True)
+    compose = sorted(call[3] for call in calls if call[:2] == ["docker", "compose"])
+    assert compose == [str(env_dir / host / "compose.yaml") for host in ("target-1", "target-2")]
+    promtool = [call for call in calls if call[0] == "promtool"]
+    assert [call[1:3] for call in promtool] == [["check", "config"], ["check", "rules"], ["test", "rules"]]
+    assert promtool[1][3:] == [str(env_dir / host / "prometheus" / "rules.yml") for host in ("target-1", "target-2")]

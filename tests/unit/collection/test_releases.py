@@ -5,6 +5,7 @@ import os
 
 import pytest
 from ansible_collections.mnist.deploy.plugins.filter.releases import environment_rollback as rollback_filter
+from ansible_collections.mnist.deploy.plugins.filter.releases import rollback_target as target_filter
 from ansible_collections.mnist.deploy.plugins.module_utils import lock
 from ansible_collections.mnist.deploy.plugins.module_utils.releases import (
     change_plan,
@@ -144,9 +145,12 @@ def test_the_environment_rolls_back_only_when_every_host_agrees():
     assert refused["refusals"] == ["web-2 no"]
 
 
-def test_the_filter_reads_each_hosts_registered_state():
-    hostvars = {"web-1": {"__mnist_stack_state": {"rollback": {"target": A, "refusal": ""}}}}
-    assert rollback_filter(hostvars, ["web-1"]) == {"targets": {"web-1": A}, "refusals": []}
+def test_the_filters_decide_each_hosts_rollback_from_its_state_then_the_environments(home):
+    choice = target_filter(read_state(str(home)))
+    assert choice == {"target": B, "refusal": ""}  # the release before C in the history
+    assert target_filter(read_state(str(home)), to=D)["refusal"].startswith(f"keeps no release {D}")
+    hostvars = {"web-1": {"__mnist_stack_rollback_choice": choice}, "web-2": {"__mnist_stack_rollback_choice": choice}}
+    assert rollback_filter(hostvars, ["web-1", "web-2"]) == {"targets": {"web-1": B, "web-2": B}, "refusals": []}
 
 
 def test_pruning_keeps_the_newest_the_serving_and_the_previous_release(home):

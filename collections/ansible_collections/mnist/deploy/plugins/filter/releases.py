@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from ansible_collections.mnist.deploy.plugins.module_utils import files, releases, rules
 
 
@@ -10,9 +12,14 @@ def history_after(history, event, release):
     return releases.history_after(history, event, release)
 
 
-def environment_rollback(hostvars, hosts, agree=True, fact="__mnist_stack_state"):
-    """The environment's rollback ({'targets', 'refusals'}) from each of HOSTS' registered release_state FACT."""
-    return releases.environment_rollback({host: hostvars[host][fact]["rollback"] for host in hosts}, bool(agree))
+def rollback_target(state, to="", revert=False):
+    """What a rollback returns this host to ({'target', 'refusal'}), from its STATE (host_preflight's)."""
+    return releases.rollback_target(dict(state), str(to or ""), bool(revert))
+
+
+def environment_rollback(hostvars, hosts, agree=True, fact="__mnist_stack_rollback_choice"):
+    """The environment's rollback ({'targets', 'refusals'}) from each of HOSTS' rollback_target decision (FACT)."""
+    return releases.environment_rollback({host: hostvars[host][fact] for host in hosts}, bool(agree))
 
 
 def gate_verdict(answers, running, expected, model, min_accuracy):
@@ -29,6 +36,13 @@ def change_plan(current, release, files, present):
 def rendered_files(directory):
     """Every file Invoke rendered under DIRECTORY (on the controller), as install_files takes them."""
     return files.read_tree(str(directory))
+
+
+def release_files(render_dir, host, release, grafana_password="", pem=""):
+    """Every file HOST needs for RELEASE (rendered under RENDER_DIR/HOST), relative to the stack's home."""
+    return files.release_files(
+        os.path.join(str(render_dir), str(host)), dict(release), str(host), str(grafana_password or ""), str(pem or "")
+    )
 
 
 def images_to_tag(images, present):
@@ -50,10 +64,12 @@ class FilterModule:
     def filters(self):
         return {
             "history_after": history_after,
+            "rollback_target": rollback_target,
             "environment_rollback": environment_rollback,
             "gate_verdict": gate_verdict,
             "change_plan": change_plan,
             "rendered_files": rendered_files,
+            "release_files": release_files,
             "images_to_tag": images_to_tag,
             "containers_by_service": containers_by_service,
             "stack_problems": stack_problems,

@@ -77,3 +77,43 @@ def read_tree(root: str) -> list:
             with open(path, encoding="utf-8") as handle:
                 found.append({"path": os.path.relpath(path, root), "content": handle.read()})
     return sorted(found, key=lambda entry: entry["path"])
+
+
+def release_files(host_dir: str, release: dict, host: str, grafana_password: str = "", pem: str = "") -> list:
+    """Every file a host needs for RELEASE, paths relative to the stack's home, for one `install` call.
+
+    HOST_DIR: what Invoke rendered for HOST. Into releases/<id>/: those files, the release's record for the host
+    (written once: a release never changes) and, with GRAFANA_PASSWORD, Grafana's password file (its container's
+    user is not root). Into prometheus/<fingerprint>/ and proxy/<fingerprint>/, the folders compose.yaml mounts
+    (named after the renderer's hash of their files, so a release with the same files finds them in place): their
+    files and, with PEM, the proxy's certificate and key in one file only the proxy's user (uid 10080) may read.
+    """
+    tree = read_tree(host_dir)
+    folder = f"releases/{release['id']}"
+    files = [{**entry, "path": f"{folder}/{entry['path']}"} for entry in tree]
+    record = {**release, "files": release["files"][host], "host": host}
+    files.append({"path": f"{folder}/release.json", "content": json.dumps(record, indent=4, sort_keys=True)})
+    files[-1]["create_only"] = True
+    if grafana_password:
+        files.append(
+            {"path": f"{folder}/secrets/grafana_admin_password", "content": grafana_password + "\n", "mode": "0444"}
+        )
+    for service in ("prometheus", "proxy"):
+        mounted = [entry for entry in tree if entry["path"].startswith(service + "/")]
+        if not mounted:
+            continue
+        fingerprint = next(e["content"] for e in mounted if e["path"] == f"{service}/fingerprint").strip()
+        files += [
+            {**entry, "path": f"{service}/{fingerprint}/{entry['path'][len(service) + 1 :]}"} for entry in mounted
+        ]
+        if service == "proxy" and pem:
+            files.append(
+                {
+                    "path": f"proxy/{fingerprint}/tls.pem",
+                    "content": pem,
+                    "owner": "10080",
+                    "group": "10080",
+                    "mode": "0400",
+                }
+            )
+    return files
