@@ -149,9 +149,16 @@ def recipe_tag(service: str) -> str:
     return f"recipe-{digest.hexdigest()[:12]}"
 
 
+# Images tagged by the code alone (the release tag without its model version): a new model must not replace the UI,
+# whose image (built without the model) keeps its id across models.
+CODE_TAGGED = ("frontend",)
+
+
 def ref(service: str, tag: str) -> str:
     """The image name a release's compose file uses: never `latest`."""
-    return f"mnist-{service}:{recipe_tag(service) if service in RECIPE_TAGGED else tag}"
+    if service in RECIPE_TAGGED:
+        return f"mnist-{service}:{recipe_tag(service)}"
+    return f"mnist-{service}:{tag.rsplit('-', 1)[0] if service in CODE_TAGGED else tag}"
 
 
 def docker_build(service: str, image: str, build_args: dict[str, str], labels: dict[str, str]) -> None:

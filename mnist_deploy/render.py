@@ -152,14 +152,15 @@ def render(env: str, extra: dict[str, Any] | None = None, out_root: Path = BUILD
     env_dir = out_root / env
     shutil.rmtree(env_dir, ignore_errors=True)
     manifest: dict[str, Any] = {"env": env, "image_tag": extra["mnist_stack_image_tag"], "hosts": {}}
-    recipe_tagged = {
-        f"{service}_image": images.ref(service, extra["mnist_stack_image_tag"]) for service in images.RECIPE_TAGGED
+    # Every image's name comes from images.ref: tagged by the release, the code alone or the recipe.
+    image_refs = {
+        f"{service}_image": images.ref(service, extra["mnist_stack_image_tag"]) for service in images.SERVICES
     }
     if validate:
         provision.require("prometheus", console.print)  # promtool, once per render
     for host, variables in hosts.items():
         host_dir = env_dir / host
-        variables.update(recipe_tagged)
+        variables.update(image_refs)
         where = f"{env}/{host}"
         hashes: dict[str, str] = {}
         # The deploy installs these files in a folder named after their fingerprint (tasks/install.yml of the role).

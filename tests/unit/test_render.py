@@ -68,9 +68,9 @@ def test_the_proxy_is_recreated_only_when_its_config_or_certificate_changes(tmp_
     assert rotated["volumes"] != first["volumes"]
     more, more_config = proxy_of(TAG, {**CERTIFICATE, "mnist_stack_backend_replicas": 3}, tmp_path / "d")
     assert more["volumes"] != first["volumes"]
-    # One slot more than the replicas: a rollout runs one extra replica while it replaces the others.
-    assert "server-template backend 3 backend:8000" in config
-    assert "server-template backend 4 backend:8000" in more_config
+    # Twice the replicas: a rollout runs the new release's replicas beside the old ones before they leave.
+    assert "server-template backend 4 backend:8000" in config
+    assert "server-template backend 6 backend:8000" in more_config
     assert "redirect location https://" in config and "ssl crt /etc/haproxy/tls.pem" in config
     assert "BEGIN CERTIFICATE" not in config
 
@@ -258,3 +258,16 @@ def test_every_hosts_prometheus_files_are_checked_in_one_promtool_call_per_check
     promtool = [call for call in calls if call[0] == "promtool"]
     assert [call[1:3] for call in promtool] == [["check", "config"], ["check", "rules"], ["test", "rules"]]
     assert promtool[1][3:] == [str(env_dir / host / "prometheus" / "rules.yml") for host in ("target-1", "target-2")]
+
+
+def test_a_new_model_keeps_the_ui_and_replaces_only_the_backend(tmp_path):
+    def services_of(tag, out):
+        render.render("sandbox", {"mnist_stack_image_tag": tag, **TLS}, out, validate=False)
+        return compose(out, "sandbox", "target-1")["services"]
+
+    first = services_of("0123456789ab-a63674eff6c6", tmp_path / "a")
+    new_model = services_of("0123456789ab-dc58290ea860", tmp_path / "b")
+    assert first["frontend"] == new_model["frontend"] and first["frontend"]["image"] == "mnist-frontend:0123456789ab"
+    assert first["backend"]["image"] != new_model["backend"]["image"] == "mnist-backend:0123456789ab-dc58290ea860"
+    new_code = services_of("fedcba987654-a63674eff6c6", tmp_path / "c")
+    assert new_code["frontend"]["image"] == "mnist-frontend:fedcba987654"

@@ -341,3 +341,17 @@ def test_running_containers_are_grouped_by_their_compose_service_oldest_first():
     containers = [running("b2", "backend", 20), running("p1", "proxy", 5), running("b1", "backend", 10)]
     containers.append({"Id": "x", "Created": 1, "Labels": {}})  # started by hand, not by Compose
     assert containers_by_service(containers) == {"proxy": ["p1"], "backend": ["b1", "b2"]}
+
+
+def test_the_old_replicas_addresses_come_from_the_container_list_or_the_roll_stops():
+    from ansible_collections.mnist.deploy.plugins.module_utils.releases import container_addresses
+
+    def running(cid, address):
+        return {"Id": cid, "NetworkSettings": {"Networks": {"mnist-staging_internal": {"IPAddress": address}}}}
+
+    containers = [running("b1", "172.20.0.5"), running("b2", "172.20.0.6"), running("b3", "")]
+    assert container_addresses(containers, ["b2", "b1"], "mnist-staging_internal") == ["172.20.0.6", "172.20.0.5"]
+    with pytest.raises(ValueError, match="container b3 has no address on mnist-staging_internal"):
+        container_addresses(containers, ["b1", "b3"], "mnist-staging_internal")
+    with pytest.raises(ValueError, match="container b1 has no address on other"):
+        container_addresses(containers, ["b1"], "other")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from ansible.errors import AnsibleFilterError
 from ansible_collections.mnist.deploy.plugins.module_utils import files, releases, rules
 
 
@@ -55,6 +56,14 @@ def containers_by_service(containers):
     return releases.containers_by_service(list(containers))
 
 
+def container_addresses(containers, ids, network):
+    """The addresses on NETWORK of the containers IDS (docker_host_info's verbose containers)."""
+    try:
+        return releases.container_addresses(list(containers), list(ids), str(network))
+    except ValueError as exc:
+        raise AnsibleFilterError(str(exc)) from exc
+
+
 def stack_problems(variables):
     """The problems the stack's rules find in one host's variables (module_utils/rules.py), [] when none."""
     return rules.problems(dict(variables))
@@ -72,5 +81,6 @@ class FilterModule:
             "release_files": release_files,
             "images_to_tag": images_to_tag,
             "containers_by_service": containers_by_service,
+            "container_addresses": container_addresses,
             "stack_problems": stack_problems,
         }

@@ -285,3 +285,17 @@ def containers_by_service(containers: list) -> dict:
         if service:
             services.setdefault(service, []).append(container["Id"])
     return services
+
+
+def container_addresses(containers: list, ids: list, network: str) -> list:
+    """The addresses on NETWORK of the containers IDS, in their order, from docker_host_info's containers (verbose).
+    A container with no address there (stopped, or on another network) is refused: its slot could not be drained."""
+    by_id = {container["Id"]: container for container in containers}
+    addresses = []
+    for cid in ids:
+        networks = ((by_id.get(cid) or {}).get("NetworkSettings") or {}).get("Networks") or {}
+        address = (networks.get(network) or {}).get("IPAddress")
+        if not address:
+            raise ValueError(f"container {cid[:12]} has no address on {network}")
+        addresses.append(address)
+    return addresses
