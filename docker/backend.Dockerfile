@@ -42,6 +42,7 @@ ENV PATH=/opt/venv/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
 USER 10001:10001
 # The port is MNIST_PORT (compose sets it from mnist_stack_backend_port); 8000 without it.
 EXPOSE 8000
-HEALTHCHECK --interval=5s --timeout=3s --start-period=30s --retries=3 \
+# Every 2 s: a deploy waits for Docker to call a new replica healthy before the old ones leave.
+HEALTHCHECK --interval=2s --timeout=3s --start-period=30s --retries=3 \
     CMD ["python3", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/ready' % os.environ.get('MNIST_PORT', '8000'), timeout=2)"]
 CMD ["python3", "-m", "app.backend"]

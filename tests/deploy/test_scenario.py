@@ -4,10 +4,12 @@ sandbox up → bootstrap (the host whose engine and Compose came from elsewhere:
 (--check) of the first deploy → deploy A → verify → deploy A again (changed=0; `plan` says nothing changes), and in
 check mode → `plan` for B and a dry run of it → deploy B (a new model) while a concurrent deploy is refused by the
 lock → a lock a killed deploy left on one host stops a rollback before any host changes, `invoke lock` names it and
-releases it → verify → rollback under a constant load through the proxy, not one request failing → A is back → a
-second rollback is refused (history holds nothing before A) → deploy a model that fails the gate → automatic
-rollback, A still serving → rollback to B by id (the failed release and its image are removed: the sandbox keeps two
-releases) → a deploy of A whose second host fails its gate returns the first host to B → sandbox down, nothing left.
+releases it → a deploy killed while it copies images: the next one names its lock, which `invoke lock --release`
+recovers → verify → rollback under a constant load through the proxy, not one request failing, removing what the
+killed copy left → A is back → a second rollback is refused (history holds nothing before A) → deploy a model that
+fails the gate → automatic rollback, A still serving → rollback to B by id (the failed release and its image are
+removed: the sandbox keeps two releases) → a deploy of A whose second host fails its gate returns the first host
+to B → sandbox down, nothing left.
 
 The steps share one sandbox and run in file order; each asserts what the previous left behind.
 """
@@ -38,6 +40,7 @@ ROOT = render.ROOT
 MODELS_A = ROOT / "models"
 RELEASE_MODELS = ROOT / "build" / "release-models"  # inside the build context (see .dockerignore)
 HOME = "/opt/mnist/mnist-sandbox"
+DROP = "/var/tmp/mnist-images"  # the role's mnist_stack_image_drop
 
 
 @pytest.fixture(scope="module")
@@ -218,6 +221,53 @@ def test_a_lock_left_on_one_host_stops_a_deploy_before_any_host_changes(sandbox_
     assert on_host("target-2", f"sudo test -e {HOME}/deploy.lock").returncode == 1
 
 
+def descendants(pid: int) -> list[int]:
+    children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True, check=False).stdout.split()
+    return [int(child) for child in children] + [d for child in children for d in descendants(int(child))]
+
+
+def leftovers(host: str) -> list[str]:
+    """What a deploy cut short left in the host's image drop folder: archives, and copies in transfer/."""
+    found = on_host(host, f"sudo find {DROP} -mindepth 1 ( -name '*.tar' -o -path '{DROP}/transfer/*' ) -prune")
+    return found.stdout.split()
+
+
+def test_a_deploy_killed_mid_ship_is_named_by_the_next_and_its_lock_released(sandbox_hosts, state):
+    """The controller dies (SIGKILL to invoke, Ansible and ssh) while it copies a new release's images: no host
+    changed what it serves, the next deploy is refused naming the dead one's lock and its age, `invoke lock
+    --release` recovers, and the next deploy removes the partial archive (checked after the rollback below)."""
+    killed_model = register_untrained(RELEASE_MODELS / "killed")
+    deploy.assemble(ENV, RELEASE_MODELS / "killed")  # its images built here: the kill must land in the copy
+    invoke = subprocess.Popen(
+        [str(Path(sys.executable).parent / "invoke"), "deploy", f"--env={ENV}"],
+        cwd=ROOT,
+        env={**os.environ, "INVOKE_MNIST_MODEL_DIR": str(RELEASE_MODELS / "killed")},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 300
+    try:
+        while not any(on_host(host, f"sudo find {DROP}/transfer -type f -size +1M").stdout for host in sandbox_hosts):
+            assert invoke.poll() is None and time.monotonic() < deadline, "the deploy never started copying"
+            time.sleep(0.3)
+    finally:
+        for pid in [invoke.pid, *descendants(invoke.pid)]:  # ansible-runner starts Ansible in its own session
+            subprocess.run(["kill", "-KILL", str(pid)], check=False)
+        invoke.wait(timeout=30)
+    assert any(leftovers(host) for host in sandbox_hosts), "the kill left no partial archive to clean up"
+    assert current_releases() == {host: state["b"]["id"] for host in sandbox_hosts}, "a host changed"
+    with pytest.raises(DeployError) as refused:
+        deploy.deploy(ENV, RELEASE_MODELS / "b")
+    message = str(refused.value)
+    assert "is locked by another deploy" in message and f"{deploy.deployer()} for release" in message, message
+    assert "since" in message and f"invoke lock --env={ENV} --release" in message, message
+    assert killed_model[:12] not in current_releases().values()
+    deploy.lock(ENV, release=True)
+    for host in sandbox_hosts:
+        assert on_host(host, f"sudo test -e {HOME}/deploy.lock").returncode == 1, f"{host} kept the lock"
+
+
 def render_table(table: Any) -> str:
     from rich.console import Console
 
@@ -244,6 +294,7 @@ def test_rollback_brings_release_a_back_without_failing_a_request(sandbox_hosts,
     assert len(answers) > 500 and not failed, (len(answers), failed[:10])
     assert current_releases() == {host: state["a"]["id"] for host in sandbox_hosts}
     assert kept_containers() == state["kept"], "the rollback replaced the proxy or Prometheus"
+    assert {host: leftovers(host) for host in sandbox_hosts} == {host: [] for host in sandbox_hosts}
     verify()
 
 

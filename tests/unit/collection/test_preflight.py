@@ -26,11 +26,15 @@ def test_prepare_makes_the_releases_folder_and_removes_what_a_dead_deploy_left(t
     drop.mkdir()
     (drop / "abc.tar").write_bytes(b"x" * 10)
     (drop / "notes.txt").write_text("kept")
+    cut_short = drop / "transfer" / "ansible-tmp-1764000000.1-42-1"  # a copy killed midway
+    cut_short.mkdir(parents=True)
+    (cut_short / "source").write_bytes(b"x" * 10)
     home = tmp_path / "opt" / "mnist-staging"
-    assert prepare(str(home), str(drop), check=True) == [str(drop / "abc.tar")]
-    assert (drop / "abc.tar").exists() and not home.exists()  # a dry run changes nothing
-    assert prepare(str(home), str(drop)) == [str(drop / "abc.tar")]
-    assert not (drop / "abc.tar").exists() and (drop / "notes.txt").exists()
+    leftovers = [str(drop / "abc.tar"), str(cut_short)]
+    assert prepare(str(home), str(drop), check=True) == leftovers
+    assert (drop / "abc.tar").exists() and cut_short.exists() and not home.exists()  # a dry run changes nothing
+    assert prepare(str(home), str(drop)) == leftovers
+    assert not (drop / "abc.tar").exists() and not cut_short.exists() and (drop / "notes.txt").exists()
     assert (home / "releases").is_dir() and oct((home / "releases").stat().st_mode & 0o777) == "0o750"
     assert prepare(str(home), str(drop)) == []
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import glob
 import os
+import shutil
 
 
 def free_mb(path: str) -> int:
@@ -32,17 +33,25 @@ def space_problem(free: dict, needed_mb: int) -> str:
     return f"only {where} free; the deploy needs {needed_mb} MB (mnist_stack_min_free_disk_mb)"
 
 
+# Where Ansible lands a file while it copies it (ship-archive.yml points its remote_tmp there): a copy killed midway
+# leaves its partial archive in a folder of this one.
+TRANSFER = "transfer"
+
+
 def leftover_archives(drop_dir: str) -> list:
-    """Image archives in DROP_DIR: under the environment's lock, each one is what a dead deploy left."""
-    return sorted(glob.glob(os.path.join(drop_dir, "*.tar")))
+    """Image archives in DROP_DIR, and the folders of copies cut short in DROP_DIR/transfer: under the environment's
+    lock, each one is what a dead deploy left."""
+    return sorted(glob.glob(os.path.join(drop_dir, "*.tar")) + glob.glob(os.path.join(drop_dir, TRANSFER, "*")))
 
 
 def prepare(home: str, drop_dir: str, check: bool = False) -> list:
-    """Make HOME/releases (unless CHECK) and remove the leftover archives; return the archives removed (or that
-    would be)."""
+    """Make HOME/releases (unless CHECK) and remove the leftover archives; return those removed (or that would be)."""
     leftovers = leftover_archives(drop_dir)
     if not check:
         os.makedirs(os.path.join(home, "releases"), mode=0o750, exist_ok=True)
-        for archive in leftovers:
-            os.unlink(archive)
+        for leftover in leftovers:
+            if os.path.isdir(leftover) and not os.path.islink(leftover):
+                shutil.rmtree(leftover)
+            else:
+                os.unlink(leftover)
     return leftovers
