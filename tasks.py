@@ -14,6 +14,7 @@ from invoke.exceptions import Exit
 from invoke.tasks import task
 
 from app.mnist.store import ModelStoreError
+from mnist_deploy.collection import services
 from mnist_deploy.errors import DeployError
 
 TEST_TIERS = {
@@ -147,7 +148,7 @@ def status(c: Context, env: str = "dev") -> None:
 @task(
     help={
         "env": ENV_HELP,
-        "service": "backend, frontend, prometheus or grafana (default: all)",
+        "service": f"One of {', '.join(services.BY_NAME)} (default: all)",
         "follow": "Keep following new lines",
     }
 )

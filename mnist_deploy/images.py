@@ -20,6 +20,7 @@ from rich.table import Table
 
 from app.mnist import store
 from mnist_deploy import provision
+from mnist_deploy.collection import services
 from mnist_deploy.errors import DeployError
 from mnist_deploy.shell import console, run, run_logged, succeeds
 
@@ -33,7 +34,7 @@ WHEELHOUSE = ROOT / "build" / "wheelhouse"
 BUILD_LOG = ROOT / "build" / "logs" / "images.log"
 # A build step as the classic builder ("Step 3/12 : RUN …") and BuildKit ("#7 [3/8] RUN …") print it.
 DOCKER_STEP = re.compile(r"^(?:Step (\d+)/(\d+) :|#\d+ \[(?:\S+ )?(\d+)/(\d+)\])(.*)")
-SERVICES = ("backend", "frontend", "prometheus", "proxy")
+SERVICES = services.BUILT
 OPTIONAL_SERVICES = ("training",)
 
 
@@ -139,7 +140,8 @@ def release_tag(model_version: str) -> str:
 
 # Images tagged by their recipe instead of the release: a release must not replace the proxy (and cut its clients'
 # connections) or Prometheus (and leave a gap in the metrics) unless that service itself changed.
-RECIPE_TAGGED = {"proxy": ("proxy.Dockerfile", "proxy-ctl.sh"), "prometheus": ("prometheus.Dockerfile",)}
+RECIPE_FILES = {"proxy": ("proxy.Dockerfile", "proxy-ctl.sh"), "prometheus": ("prometheus.Dockerfile",)}
+RECIPE_TAGGED = {service: RECIPE_FILES[service] for service in services.of_kind("recipe")}
 
 
 def recipe_tag(service: str) -> str:
@@ -151,7 +153,7 @@ def recipe_tag(service: str) -> str:
 
 # Images tagged by the code alone (the release tag without its model version): a new model must not replace the UI,
 # whose image (built without the model) keeps its id across models.
-CODE_TAGGED = ("frontend",)
+CODE_TAGGED = services.of_kind("code")
 
 
 def ref(service: str, tag: str) -> str:

@@ -21,7 +21,8 @@ import jinja2
 import yaml
 
 from app.mnist import store
-from mnist_deploy import images, provision, rules
+from mnist_deploy import images, provision
+from mnist_deploy.collection import rules
 from mnist_deploy.errors import DeployError
 from mnist_deploy.shell import console, run
 

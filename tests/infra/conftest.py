@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 import testinfra
 
-from mnist_deploy import render, ssh, tls
+from mnist_deploy import images, render, ssh, tls
 
-SERVICES = ("backend", "frontend", "prometheus", "proxy")
+SERVICES = images.SERVICES  # the services a release has images for (the collection's services.py)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

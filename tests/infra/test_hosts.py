@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from mnist_deploy.collection import services
 from tests.infra.conftest import SERVICES, find_secrets
 
 pytestmark = pytest.mark.infra
@@ -23,7 +24,7 @@ def test_the_recorded_release_is_current_and_complete(remote, release):
 
 
 def expected_containers(variables: dict[str, Any], service: str) -> int:
-    if service == "proxy" and not variables["mnist_stack_proxy_enabled"]:
+    if service not in services.enabled(variables):
         return 0
     return int(variables.get(f"mnist_stack_{service}_replicas", 1))
 

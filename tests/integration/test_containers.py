@@ -6,10 +6,15 @@ import json
 
 import pytest
 import testinfra
+import yaml
+
+from mnist_deploy import render
+from tests.integration.conftest import TEST_PORTS
 
 pytestmark = pytest.mark.integration
-SERVICES = ["backend", "frontend", "prometheus"]
-PUBLISHED = {"backend": "8000/tcp", "frontend": "8501/tcp", "prometheus": "9090/tcp"}
+SERVICES = list(TEST_PORTS)  # the services the test stack runs and publishes
+DEFAULTS = yaml.safe_load(render.ROLE_DEFAULTS.read_text())
+PUBLISHED = {service: f"{DEFAULTS[f'mnist_stack_{service}_port']}/tcp" for service in SERVICES}
 
 
 @pytest.fixture(scope="module")

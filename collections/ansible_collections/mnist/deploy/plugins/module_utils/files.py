@@ -12,6 +12,8 @@ import os
 import pwd
 import tempfile
 
+from ansible_collections.mnist.deploy.plugins.module_utils.services import MOUNTED
+
 
 def _uid(owner: str) -> int:
     return int(owner) if owner.isdigit() else pwd.getpwnam(owner).pw_uid
@@ -98,7 +100,7 @@ def release_files(host_dir: str, release: dict, host: str, grafana_password: str
         files.append(
             {"path": f"{folder}/secrets/grafana_admin_password", "content": grafana_password + "\n", "mode": "0444"}
         )
-    for service in ("prometheus", "proxy"):
+    for service in MOUNTED:
         mounted = [entry for entry in tree if entry["path"].startswith(service + "/")]
         if not mounted:
             continue

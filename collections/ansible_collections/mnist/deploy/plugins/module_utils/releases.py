@@ -20,9 +20,10 @@ from __future__ import annotations
 import json
 import os
 
+from ansible_collections.mnist.deploy.plugins.module_utils.services import MOUNTED
+
 HISTORY_FILE = "history.json"
 RECORD_FILE = "release.json"
-MOUNTED = ("proxy", "prometheus")  # services whose files live outside the release folder, by fingerprint
 HISTORY_LIMIT = 100
 
 

@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import re
 
+from ansible_collections.mnist.deploy.plugins.module_utils.services import PUBLISHABLE, is_on
+
 # Environments whose secrets must be real: a default or short Grafana password is refused there.
 GUARDED_ENVS = ("staging", "production")
 MIN_PASSWORD_LENGTH = 12
 DEFAULT_PASSWORDS = ("admin", "password", "changeme", "change-me", "grafana", "secret", "placeholder")
-PUBLISHABLE = ("backend", "frontend", "prometheus", "grafana")
-
-
-def _enabled(value) -> bool:
-    return str(value).strip().lower() in ("true", "yes", "1", "on") if isinstance(value, str) else bool(value)
 
 
 def secret_problems(variables: dict) -> list:
@@ -25,7 +22,7 @@ def secret_problems(variables: dict) -> list:
     env = variables.get("mnist_stack_env")
     where = f"inventories/{env}/group_vars/all/vault.yml (ansible-vault encrypt)"
     problems = []
-    if _enabled(variables.get("mnist_stack_grafana_enabled")):
+    if is_on(variables.get("mnist_stack_grafana_enabled")):
         password = str(variables.get("mnist_stack_grafana_admin_password") or "")
         if not password:
             problems.append(
@@ -36,7 +33,7 @@ def secret_problems(variables: dict) -> list:
                 f"mnist_stack_grafana_admin_password is too short (< {MIN_PASSWORD_LENGTH}) or a default in {env}: "
                 f"set a real one in {where}"
             )
-    if _enabled(variables.get("mnist_stack_proxy_enabled")):
+    if is_on(variables.get("mnist_stack_proxy_enabled")):
         certificate = str(variables.get("mnist_stack_tls_certificate") or "")
         key = str(variables.get("mnist_stack_tls_private_key") or "")
         if "-----BEGIN CERTIFICATE-----" not in certificate or not re.search(
@@ -54,7 +51,7 @@ def layout_problems(variables: dict) -> list:
     problems = []
     for service in PUBLISHABLE:
         replicas = int(variables.get(f"mnist_stack_{service}_replicas", 1) or 1)
-        if _enabled(variables.get(f"mnist_stack_{service}_published")) and replicas > 1:
+        if is_on(variables.get(f"mnist_stack_{service}_published")) and replicas > 1:
             problems.append(f"{service} has several replicas and a published port: they would clash")
     try:
         keep = int(variables.get("mnist_stack_keep_releases", 2))

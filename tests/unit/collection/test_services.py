@@ -1,0 +1,28 @@
+"""The stack's services, declared once (module_utils/services.py), and what derives from them."""
+
+import yaml
+from ansible_collections.mnist.deploy.plugins.module_utils import services
+
+from mnist_deploy import images, render
+
+
+def test_a_host_runs_the_services_its_variables_turn_on():
+    defaults = yaml.safe_load(render.ROLE_DEFAULTS.read_text())
+    assert services.enabled(defaults) == ("backend", "frontend", "prometheus")
+    on = {**defaults, "mnist_stack_proxy_enabled": "yes", "mnist_stack_grafana_enabled": True}
+    assert services.enabled(on) == ("backend", "frontend", "prometheus", "grafana", "proxy")
+
+
+def test_images_rules_and_mounts_derive_from_the_declaration():
+    assert images.SERVICES == ("backend", "frontend", "prometheus", "proxy")  # grafana is not built here
+    assert set(images.RECIPE_TAGGED) == {"prometheus", "proxy"} and images.CODE_TAGGED == ("frontend",)
+    assert services.MOUNTED == ("prometheus", "proxy")
+    assert "proxy" not in services.PUBLISHABLE and "grafana" in services.PUBLISHABLE
+    # Every declared service has its place in the compose template, and the role's defaults name its settings.
+    template = (render.TEMPLATES / "compose.yaml.j2").read_text()
+    defaults = yaml.safe_load(render.ROLE_DEFAULTS.read_text())
+    for service in services.SERVICES:
+        assert f"\n  {service.name}:" in template, service.name
+        assert f"mnist_stack_{service.name}_memory" in defaults, service.name
+        if service.enabled_by:
+            assert service.enabled_by in defaults, service.name
