@@ -314,9 +314,10 @@ def lock(c: Context, env: str = "sandbox", release: bool = False, yes: bool = Fa
 @reports_errors
 def verify(c: Context, env: str = "sandbox", pytest_args: str = "") -> None:
     """Check every host of ENV with testinfra through the bastion (tests/infra): the nightly check."""
-    from mnist_deploy import render, ssh
+    from mnist_deploy import ssh
+    from mnist_deploy.environment import Environment
 
-    hostvars = render.inventory_hostvars(env)
+    hostvars = Environment.read(env).hostvars
     config = ssh.write_config(env, hostvars=hostvars)
     ssh.check_bastion(env, hostvars)
     c.run(

@@ -23,6 +23,7 @@ from rich.table import Table
 
 from app.mnist import store
 from mnist_deploy import engine, images, render, ssh, stack
+from mnist_deploy.environment import Environment
 from mnist_deploy.errors import DeployError
 from mnist_deploy.shell import console
 
@@ -78,7 +79,7 @@ def playbook(
     """
     import ansible_runner
 
-    hostvars = render.inventory_hostvars(env)
+    hostvars = Environment.read(env).hostvars
     ssh.write_config(env, hostvars=hostvars)
     ssh.check_bastion(env, hostvars)
     results = render.BUILD / env / "results"

@@ -6,31 +6,24 @@ inventory's group_vars and host_vars as `ansible-inventory` resolves them, under
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import os
 import shutil
-import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import jinja2
-import yaml
 
 from app.mnist import store
 from mnist_deploy import images, provision
-from mnist_deploy.collection import rules
+from mnist_deploy.environment import BUILD, INVENTORIES, ROLE_DEFAULTS, ROOT, Environment, environments
 from mnist_deploy.errors import DeployError
 from mnist_deploy.shell import console, run
 
-ROOT = Path(__file__).resolve().parent.parent
-INVENTORIES = ROOT / "inventories"
 TEMPLATES = ROOT / "templates"
-ROLE_DEFAULTS = ROOT / "roles" / "mnist_stack" / "defaults" / "main.yml"
-BUILD = ROOT / "build"
+__all__ = ["BUILD", "INVENTORIES", "ROLE_DEFAULTS", "ROOT", "environments", "render"]
 
 # template → output path, relative to the host's folder. The proxy's and Prometheus's files are rendered first:
 # compose.yaml mounts each set from a folder named after its hash, outside the release's folder, so that a release
@@ -49,91 +42,6 @@ GRAFANA_FILES = {
 }
 
 
-def environments() -> list[str]:
-    return sorted(p.name for p in INVENTORIES.iterdir() if (p / "hosts.yml").is_file())
-
-
-_INVENTORIES_READ: dict[tuple[str, tuple[tuple[str, float], ...]], dict[str, dict[str, Any]]] = {}
-
-
-def inventory_hostvars(env: str) -> dict[str, dict[str, Any]]:
-    """Every host of ENV with its variables, as Ansible itself resolves the inventory: read once per process while
-    its files are unchanged (a deploy renders, then runs playbooks, from the same reading)."""
-    if env not in environments():
-        raise DeployError(f"unknown environment {env!r}; known: {', '.join(environments())}")
-    files = tuple(sorted((str(p), p.stat().st_mtime) for p in (INVENTORIES / env).rglob("*") if p.is_file()))
-    if (env, files) not in _INVENTORIES_READ:
-        _INVENTORIES_READ[(env, files)] = read_inventory(env)
-    return copy.deepcopy(_INVENTORIES_READ[(env, files)])
-
-
-def read_inventory(env: str) -> dict[str, dict[str, Any]]:
-    command = [str(Path(sys.executable).parent / "ansible-inventory"), "-i", str(INVENTORIES / env), "--list"]
-    try:
-        proc = subprocess.run(
-            command,
-            stdin=subprocess.DEVNULL,  # Ansible refuses a non-blocking stdin (ssh elsewhere may have made it one)
-            capture_output=True,
-            text=True,
-            check=False,
-            env={**os.environ, "ANSIBLE_INVENTORY_UNPARSED_WARNING": "False"},
-        )
-    except FileNotFoundError as exc:
-        raise DeployError("ansible-inventory is missing: install the project's requirements (make venv)") from exc
-    if proc.returncode != 0:
-        raise DeployError(f"ansible-inventory failed for {env}: {proc.stderr.strip()[-1000:]}")
-    inventory = json.loads(proc.stdout)
-    hostvars: dict[str, dict[str, Any]] = inventory.get("_meta", {}).get("hostvars", {})
-    hosts = sorted(
-        set(hostvars)
-        | set(inventory.get("all", {}).get("hosts", []))
-        | {h for group in inventory.values() if isinstance(group, dict) for h in group.get("hosts", [])}
-    )
-    if not hosts:
-        raise DeployError(f"inventory {env} has no hosts")
-    return {host: hostvars.get(host, {}) for host in hosts}
-
-
-def resolve(variables: dict[str, Any]) -> dict[str, Any]:
-    """Expand `{{ }}` in string values against the other variables, as Ansible does lazily."""
-    # bandit B701: YAML values, not HTML
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined)  # nosec B701
-    resolved = dict(variables)
-    for _ in range(5):
-        changed = False
-        for key, value in resolved.items():
-            if isinstance(value, str) and "{{" in value:
-                try:
-                    new = env.from_string(value).render(resolved)
-                except jinja2.UndefinedError as exc:
-                    raise DeployError(f"variable {key}: {exc.message}") from exc
-                changed |= new != value
-                resolved[key] = new
-        if not changed:
-            return resolved
-    raise DeployError("variables refer to each other in a loop")
-
-
-def host_variables(env: str, extra: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
-    defaults = yaml.safe_load(ROLE_DEFAULTS.read_text())
-    result = {}
-    for host, inventory_vars in inventory_hostvars(env).items():
-        merged = {**defaults, **inventory_vars, **(extra or {}), "inventory_hostname": host, "source_dir": str(ROOT)}
-        result[host] = check_required(env, host, resolve(merged))
-    return result
-
-
-def check_required(env: str, host: str, variables: dict[str, Any]) -> dict[str, Any]:
-    if variables.get("mnist_stack_env") != env:
-        raise DeployError(f"{env}/{host}: mnist_stack_env is {variables.get('mnist_stack_env')!r}, expected {env!r}")
-    if not variables.get("mnist_stack_image_tag"):
-        raise DeployError(f"{env}/{host}: mnist_stack_image_tag is required (invoke build sets it)")
-    found = rules.problems(variables)  # the rules the playbooks apply too (the project's Ansible collection)
-    if found:
-        raise DeployError(f"{env}/{host}: {'; '.join(found)}")
-    return variables
-
-
 def default_image_tag(model_dir: Path = ROOT / "models") -> str:
     return images.release_tag(store.current_version(model_dir))
 
@@ -142,7 +50,7 @@ def render(env: str, extra: dict[str, Any] | None = None, out_root: Path = BUILD
     """Write out_root/ENV/<host>/… and out_root/ENV/manifest.json; return the environment's folder."""
     extra = dict(extra or {})
     extra.setdefault("mnist_stack_image_tag", default_image_tag())
-    hosts = host_variables(env, extra)
+    hosts = {name: host.variables for name, host in Environment.read(env, extra).checked().hosts.items()}
     # bandit B701: the templates are YAML and JSON, not HTML.
     jinja = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),

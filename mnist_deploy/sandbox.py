@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from mnist_deploy import engine, images, render, ssh, tls
+from mnist_deploy.environment import Environment
 from mnist_deploy.errors import DeployError
 from mnist_deploy.shell import console, run, succeeds
 
@@ -87,7 +88,7 @@ def up(timeout: float = 60) -> list[str]:
         down()
     build_host_image()
     key = ensure_key()
-    hostvars = render.inventory_hostvars(ENV)
+    hostvars = Environment.read(ENV).hostvars
     hosts = sorted(hostvars)
     port = hostvars[hosts[0]]["mnist_bastion_port"]
     tls.sandbox_certificates(hosts)

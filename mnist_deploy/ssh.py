@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from mnist_deploy import render
+from mnist_deploy.environment import Environment
 from mnist_deploy.errors import DeployError
 
 BASTION_MODES = ("through", "on")
@@ -78,7 +79,7 @@ def config_text(env: str, hostvars: dict[str, dict[str, Any]], out_root: Path = 
 
 def write_config(env: str, out_root: Path = render.BUILD, hostvars: dict[str, dict[str, Any]] | None = None) -> Path:
     """Write ENV's ssh_config; HOSTVARS spares reading the inventory again when the caller already has it."""
-    hostvars = render.inventory_hostvars(env) if hostvars is None else hostvars
+    hostvars = Environment.read(env).hostvars if hostvars is None else hostvars
     path = config_path(env, out_root)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(config_text(env, hostvars, out_root))

@@ -10,6 +10,7 @@ from typing import Any
 from rich.table import Table
 
 from mnist_deploy import engine, images, render
+from mnist_deploy.environment import Environment
 from mnist_deploy.errors import DeployError
 from mnist_deploy.shell import console, run
 
@@ -59,7 +60,7 @@ def up(
     render.render(env, extra, out_root)
     phase(4, f"start the {env} stack and wait until it is healthy (up to {timeout} s)")
     compose(env, "up", "--detach", "--wait", "--wait-timeout", str(timeout), "--remove-orphans", out_root=out_root)
-    variables = render.host_variables(env, extra)[LOCAL_HOST]
+    variables = Environment.read(env, extra).checked().hosts[LOCAL_HOST].variables
     return variables
 
 

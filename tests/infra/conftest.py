@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 import testinfra
 
-from mnist_deploy import images, render, ssh, tls
+from mnist_deploy import images, ssh, tls
+from mnist_deploy.environment import Environment
 
 SERVICES = images.SERVICES  # the services a release has images for (the collection's services.py)
 
@@ -22,7 +23,7 @@ SERVICES = images.SERVICES  # the services a release has images for (the collect
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "hostname" in metafunc.fixturenames:
         env = metafunc.config.getoption("--env")
-        metafunc.parametrize("hostname", sorted(render.inventory_hostvars(env)), scope="session")
+        metafunc.parametrize("hostname", sorted(Environment.read(env).hosts), scope="session")
 
 
 @pytest.fixture(scope="session")
@@ -39,21 +40,22 @@ def remote(env: str, hostname: str) -> Any:
 
 
 @pytest.fixture(scope="session")
-def inventory(env: str) -> dict[str, dict[str, Any]]:
-    """Every host's variables as the renderer reads them (one inventory read for the whole run).
+def environment(env: str) -> Environment:
+    """Every host as the renderer reads it (one inventory read for the whole run).
 
     The image tag is required to resolve them but none of the checked values depends on it: the images a host
     must run come from its release record.
     """
-    return render.host_variables(env, {"mnist_stack_image_tag": "from-the-release-record"})
+    return Environment.read(env, {"mnist_stack_image_tag": "from-the-release-record"}).checked()
 
 
 @pytest.fixture(scope="session")
-def release(remote: Any, inventory: dict[str, dict[str, Any]], hostname: str) -> dict[str, Any]:
-    variables = inventory[hostname]
+def release(remote: Any, environment: Environment, hostname: str) -> dict[str, Any]:
+    host = environment.hosts[hostname]
+    variables = host.variables
     home = f"{variables['mnist_stack_root']}/{variables['mnist_stack_project']}"
     record = json.loads(remote.check_output(f"cat {home}/current/release.json"))
-    return {"record": record, "vars": variables, "home": home}
+    return {"record": record, "vars": variables, "home": home, "host": host}
 
 
 @pytest.fixture(scope="session")

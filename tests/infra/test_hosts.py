@@ -5,12 +5,11 @@ from __future__ import annotations
 import base64
 import json
 import time
-from typing import Any
 
 import numpy as np
 import pytest
 
-from mnist_deploy.collection import services
+from mnist_deploy.environment import Host
 from tests.infra.conftest import SERVICES, find_secrets
 
 pytestmark = pytest.mark.infra
@@ -23,15 +22,14 @@ def test_the_recorded_release_is_current_and_complete(remote, release):
     assert {image["service"] for image in record["images"]} == set(SERVICES)
 
 
-def expected_containers(variables: dict[str, Any], service: str) -> int:
-    if service not in services.enabled(variables):
-        return 0
-    return int(variables.get(f"mnist_stack_{service}_replicas", 1))
+def expected_containers(host: Host, service: str) -> int:
+    running = host.services.get(service)
+    return running.replicas if running else 0
 
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_service_containers_are_running_and_healthy(containers, release, service):
-    expected = expected_containers(release["vars"], service)
+    expected = expected_containers(release["host"], service)
     running = containers.get(service, [])
     assert len(running) == expected
     for info in running:
@@ -42,7 +40,7 @@ def test_service_containers_are_running_and_healthy(containers, release, service
 @pytest.mark.parametrize("service", SERVICES)
 def test_containers_run_the_recorded_release_images(containers, release, service):
     image = next(i for i in release["record"]["images"] if i["service"] == service)
-    expected = {image["id"]} if expected_containers(release["vars"], service) else set()
+    expected = {image["id"]} if expected_containers(release["host"], service) else set()
     assert {info["Image"] for info in containers.get(service, [])} == expected
 
 
@@ -59,15 +57,9 @@ def test_containers_are_non_root_read_only_and_limited(containers, remote, servi
 
 
 def test_only_intended_ports_listen(remote, release):
-    variables = release["vars"]
     expected = {"tcp://0.0.0.0:22", "tcp://:::22"}  # sshd
-    for service in SERVICES:
-        if variables.get(f"mnist_stack_{service}_published"):
-            port = variables[f"mnist_stack_{service}_host_port"] or variables[f"mnist_stack_{service}_port"]
-            expected.add(f"tcp://{variables['mnist_stack_bind_address']}:{port}")
-    if variables["mnist_stack_proxy_enabled"]:
-        for port in (variables["mnist_stack_proxy_http_host_port"], variables["mnist_stack_proxy_https_host_port"]):
-            expected.add(f"tcp://{variables['mnist_stack_proxy_bind_address']}:{port}")
+    for service in release["host"].services.values():
+        expected |= {f"tcp://{address}:{port}" for address, port in service.published}
     # 127.0.0.11 is Docker's embedded DNS, present when the "host" is itself a container (the sandbox).
     listening = {
         s for s in remote.socket.get_listening_sockets() if s.startswith("tcp://") and "//127.0.0.11:" not in s

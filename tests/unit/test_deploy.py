@@ -15,6 +15,7 @@ from invoke.exceptions import Exit
 
 import tasks
 from mnist_deploy import deploy, render, ssh
+from mnist_deploy.environment import Environment
 from mnist_deploy.errors import DeployError
 from tests.unit.test_render import TLS
 
@@ -57,8 +58,9 @@ def test_ssh_config_refuses_an_unknown_bastion_mode(tmp_path):
 
 def test_every_remote_inventory_writes_an_ssh_config(tmp_path):
     for env in ("sandbox", "staging", "production"):
-        text = ssh.config_text(env, render.inventory_hostvars(env), tmp_path)
-        assert text.count("ProxyJump") == len(render.inventory_hostvars(env))
+        hostvars = Environment.read(env).hostvars
+        text = ssh.config_text(env, hostvars, tmp_path)
+        assert text.count("ProxyJump") == len(hostvars)
 
 
 RELEASE = {

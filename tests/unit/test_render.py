@@ -3,7 +3,8 @@ import json
 import pytest
 import yaml
 
-from mnist_deploy import render
+from mnist_deploy import environment, render
+from mnist_deploy.environment import Environment
 from mnist_deploy.errors import DeployError
 
 TAG = "0123456789ab-a63674eff6c6"
@@ -155,7 +156,7 @@ def test_validation_catches_a_broken_prometheus_config(tmp_path):
     env_dir = render.render("dev", {"mnist_stack_image_tag": TAG}, tmp_path, validate=False)
     host_dir = env_dir / "localhost"
     (host_dir / "prometheus" / "prometheus.yml").write_text("scrape_configs:\n  - job_name: x\n    bogus: 1\n")
-    variables = render.host_variables("dev", {"mnist_stack_image_tag": TAG})["localhost"]
+    variables = Environment.read("dev", {"mnist_stack_image_tag": TAG}).hosts["localhost"].variables
     with pytest.raises(DeployError, match="promtool check config"):
         render.validate_host(host_dir, variables)
 
@@ -177,10 +178,10 @@ def test_a_vaulted_password_is_read_through_ansible_and_never_rendered(tmp_path,
     ansible_vault = Path(sys.executable).parent / "ansible-vault"
     subprocess.run([ansible_vault, "encrypt", "--vault-password-file", password_file, vault], check=True)
     assert secret not in vault.read_text()
-    monkeypatch.setattr(render, "INVENTORIES", inventories)
+    monkeypatch.setattr(environment, "INVENTORIES", inventories)
     monkeypatch.setenv("ANSIBLE_VAULT_PASSWORD_FILE", str(password_file))
     out = render.render("production", {"mnist_stack_image_tag": TAG}, tmp_path / "build", validate=False)
-    variables = render.host_variables("production", {"mnist_stack_image_tag": TAG})["prod-1"]
+    variables = Environment.read("production", {"mnist_stack_image_tag": TAG}).hosts["prod-1"].variables
     assert variables["mnist_stack_grafana_admin_password"] == secret
     for path in out.rglob("*"):
         if path.is_file():
