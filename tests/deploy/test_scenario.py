@@ -228,7 +228,7 @@ def descendants(pid: int) -> list[int]:
 
 def leftovers(host: str) -> list[str]:
     """What a deploy cut short left in the host's image drop folder: archives, and copies in transfer/."""
-    found = on_host(host, f"sudo find {DROP} -mindepth 1 ( -name '*.tar' -o -path '{DROP}/transfer/*' ) -prune")
+    found = on_host(host, f"sudo find {DROP} -mindepth 1 \\( -name '*.tar' -o -path '{DROP}/transfer/*' \\) -prune")
     return found.stdout.split()
 
 
