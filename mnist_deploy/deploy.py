@@ -190,7 +190,10 @@ def summary(env: str, title: str, seconds: float) -> Table:
         table.add_column(column)
     for row in host_results(env):
         gate = row.get("gate", [])
-        health = f"[green]{len(gate)} ready, {min(g['accuracy'] for g in gate):.0%} digits[/]" if gate else "-"
+        if gate:
+            health = f"[green]{len(gate)} ready, {min(g['accuracy'] for g in gate):.0%} digits[/]"
+        else:  # a redeploy that changed no container: the containers that passed the gate, healthy
+            health = "[green]unchanged, healthy[/]" if row.get("before") == row["release"] else "-"
         table.add_row(
             row["host"], row["event"], row["release"], row["model_version"][:12], health, f"{row['seconds']:.0f} s"
         )
