@@ -26,3 +26,21 @@ def test_images_rules_and_mounts_derive_from_the_declaration():
         assert f"mnist_stack_{service.name}_memory" in defaults, service.name
         if service.enabled_by:
             assert service.enabled_by in defaults, service.name
+
+
+def test_the_decisions_and_filters_the_unit_tests_import_do_not_import_ansible():
+    """Importing `ansible` patches sys.intern, which breaks torch's compiler in the same process (the training
+    tests that run after these): the collection's Python that the tests import must not pull it in."""
+    import subprocess
+    import sys
+
+    from mnist_deploy.collection import COLLECTIONS
+
+    code = (
+        f"import sys; sys.path.append({str(COLLECTIONS)!r})\n"
+        "from ansible_collections.mnist.deploy.plugins.filter import lock, releases\n"
+        "from ansible_collections.mnist.deploy.plugins.module_utils import engine, files, preflight, rules, services\n"
+        "print(sorted(m for m in sys.modules if m == 'ansible' or m.startswith('ansible.')))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]", result.stdout
