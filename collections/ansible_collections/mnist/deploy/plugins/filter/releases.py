@@ -38,7 +38,7 @@ def rendered_files(directory):
     return files.read_tree(str(directory))
 
 
-def release_files(render_dir, host, release, grafana_password="", pem=""):
+def release_files(render_dir, host, release, grafana_password=None, pem=None):
     """Every file HOST needs for RELEASE (rendered under RENDER_DIR/HOST), relative to the stack's home."""
     return files.release_files(
         os.path.join(str(render_dir), str(host)), dict(release), str(host), str(grafana_password or ""), str(pem or "")

@@ -81,7 +81,9 @@ def read_tree(root: str) -> list:
     return sorted(found, key=lambda entry: entry["path"])
 
 
-def release_files(host_dir: str, release: dict, host: str, grafana_password: str = "", pem: str = "") -> list:
+def release_files(
+    host_dir: str, release: dict, host: str, grafana_password: str | None = None, pem: str | None = None
+) -> list:
     """Every file a host needs for RELEASE, paths relative to the stack's home, for one `install` call.
 
     HOST_DIR: what Invoke rendered for HOST. Into releases/<id>/: those files, the release's record for the host
