@@ -34,7 +34,7 @@ class Service:
 
     name: str
     replicas: int
-    port: int | None  # inside the container ('' for the proxy, which has two)
+    port: int | None  # inside the container (None for the proxy, which has two)
     published: tuple[tuple[str, int], ...] = ()  # (address, host port) it listens on, on the host
 
 

@@ -96,8 +96,8 @@ def release_files(
     folder = f"releases/{release['id']}"
     files = [{**entry, "path": f"{folder}/{entry['path']}"} for entry in tree]
     record = {**release, "files": release["files"][host], "host": host}
-    files.append({"path": f"{folder}/release.json", "content": json.dumps(record, indent=4, sort_keys=True)})
-    files[-1]["create_only"] = True
+    record_json = json.dumps(record, indent=4, sort_keys=True)
+    files.append({"path": f"{folder}/release.json", "content": record_json, "create_only": True})
     if grafana_password:
         files.append(
             {"path": f"{folder}/secrets/grafana_admin_password", "content": grafana_password + "\n", "mode": "0444"}
