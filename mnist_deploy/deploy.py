@@ -37,7 +37,8 @@ def deployer() -> str:
 
 
 def release_id(release: dict[str, Any]) -> str:
-    identity = {key: release[key] for key in ("env", "images", "model_version", "files")}
+    identity = {key: release[key] for key in ("env", "model_version", "files")}
+    identity["images"] = [{key: image[key] for key in ("service", "ref", "id")} for image in release["images"]]
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -57,7 +58,12 @@ def assemble(env: str, model_dir: Path, extra_ca_dir: Path | None = None, out_ro
         "git_sha": tag.split("-")[0],
         "model_version": model_version,
         "images": [
-            {"service": s, "ref": images.ref(s, tag), "id": images.image_id(images.ref(s, tag))}
+            {
+                "service": s,
+                "ref": images.ref(s, tag),
+                "id": images.image_id(images.ref(s, tag)),
+                "layers": images.image_layers(images.ref(s, tag)),
+            }
             for s in images.SERVICES
         ],
         "files": {host: entry["files"] for host, entry in manifest["hosts"].items()},

@@ -176,6 +176,11 @@ def image_id(image: str) -> str:
     return run(["docker", "image", "inspect", "--format", "{{.Id}}", image], quiet=True).strip()
 
 
+def image_layers(image: str) -> list[str]:
+    """IMAGE's layers (diff IDs), base first: a deploy ships a host only those it lacks."""
+    return json.loads(run(["docker", "image", "inspect", "--format", "{{json .RootFS.Layers}}", image], quiet=True))
+
+
 def image_size(image: str) -> int:
     """Bytes of IMAGE's layers, uncompressed: about what an archive of it weighs."""
     return int(run(["docker", "image", "inspect", "--format", "{{.Size}}", image], quiet=True).strip())

@@ -5,7 +5,12 @@ import os
 
 import pytest
 from ansible_collections.mnist.deploy.plugins.module_utils.files import install, release_files
-from ansible_collections.mnist.deploy.plugins.module_utils.preflight import free_mb, prepare, space_problem
+from ansible_collections.mnist.deploy.plugins.module_utils.preflight import (
+    compose_problem,
+    free_mb,
+    prepare,
+    space_problem,
+)
 
 RELEASE = {"id": "0123456789ab", "env": "staging", "files": {"web-1": {"compose.yaml": "h1"}}, "images": []}
 
@@ -25,12 +30,13 @@ def test_prepare_makes_the_releases_folder_and_removes_what_a_dead_deploy_left(t
     drop = tmp_path / "drop"
     drop.mkdir()
     (drop / "abc.tar").write_bytes(b"x" * 10)
+    (drop / "abd-0123456789ab.tar.gz").write_bytes(b"x" * 10)  # cut and compressed (module_utils/archive.py)
     (drop / "notes.txt").write_text("kept")
     cut_short = drop / "transfer" / "ansible-tmp-1764000000.1-42-1"  # a copy killed midway
     cut_short.mkdir(parents=True)
     (cut_short / "source").write_bytes(b"x" * 10)
     home = tmp_path / "opt" / "mnist-staging"
-    leftovers = [str(drop / "abc.tar"), str(cut_short)]
+    leftovers = [str(drop / "abc.tar"), str(drop / "abd-0123456789ab.tar.gz"), str(cut_short)]
     assert prepare(str(home), str(drop), check=True) == leftovers
     assert (drop / "abc.tar").exists() and cut_short.exists() and not home.exists()  # a dry run changes nothing
     assert prepare(str(home), str(drop)) == leftovers
@@ -91,3 +97,18 @@ def test_installing_a_release_twice_writes_nothing_the_second_time(tmp_path):
     assert len(install(str(home), files)) == len(files)
     assert install(str(home), files) == []
     assert (home / "proxy" / "p1" / "haproxy.cfg").read_text() == "global\n"
+
+
+def test_a_host_without_a_recent_enough_compose_plugin_is_refused_before_anything_ships():
+    assert compose_problem(0, "2.40.3\n", "") == ""
+    assert compose_problem(0, "v2.20.2\n", "") == ""
+    assert compose_problem(0, "2.26.1+ds1-0+deb13u1\n", "") == ""  # Debian 13's docker-compose package
+    assert compose_problem(0, "2.17.3\n", "") == (
+        "Compose 2.17.3 is older than 2.18.0, which the deploy needs: run `invoke bootstrap` to update it"
+    )
+    refused = compose_problem(1, "", "docker: 'compose' is not a docker command.\nSee 'docker --help'\n")
+    assert refused == (
+        "the engine has no Compose v2 plugin (docker: 'compose' is not a docker command.): "
+        "run `invoke bootstrap` for this environment"
+    )
+    assert "cannot read" in compose_problem(0, "dev\n", "")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from ansible_collections.mnist.deploy.plugins.module_utils import files, releases, rules
+from ansible_collections.mnist.deploy.plugins.module_utils import archive, files, releases, rules
 
 
 def history_after(history, event, release):
@@ -50,6 +50,14 @@ def images_to_tag(images, present):
     return releases.images_to_tag(list(images), list(present))
 
 
+def ship_plan(images, host_images, host_info, compress=True):
+    """What goes to a host holding HOST_IMAGES (docker_image_info's) for the release's IMAGES it lacks: each with
+    the layers left out (none on the containerd store: HOST_INFO is docker_host_info's) and its archive's name."""
+    present = {image["Id"] for image in host_images}
+    missing = [image for image in images if image["id"] not in present]
+    return archive.ship_plan(missing, list(host_images), archive.reuses_layers(dict(host_info)), bool(compress))
+
+
 def containers_by_service(containers):
     """{service: [container ids]} from docker_host_info's verbose containers."""
     return releases.containers_by_service(list(containers))
@@ -78,6 +86,7 @@ class FilterModule:
             "rendered_files": rendered_files,
             "release_files": release_files,
             "images_to_tag": images_to_tag,
+            "ship_plan": ship_plan,
             "containers_by_service": containers_by_service,
             "container_addresses": container_addresses,
             "stack_problems": stack_problems,

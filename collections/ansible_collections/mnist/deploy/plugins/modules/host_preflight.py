@@ -12,7 +12,8 @@ version_added: 0.1.0
 description:
   - Makes C(HOME/releases), removes the image archives an interrupted deploy left in I(drop_dir), checks that each
     of I(space) has I(min_free_mb) free, and reads the host's releases as M(mnist.deploy.release_state) does.
-  - Fails, changing nothing, when a filesystem has too little space.
+  - Fails, changing nothing, when a filesystem has too little space or the engine's Compose v2 plugin is missing or
+    older than community.docker.docker_compose_v2 needs.
   - In check mode, makes and removes nothing and says what it would remove.
 options:
   home:
@@ -60,7 +61,12 @@ current:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.mnist.deploy.plugins.module_utils.preflight import free_mb, prepare, space_problem
+from ansible_collections.mnist.deploy.plugins.module_utils.preflight import (
+    compose_problem,
+    free_mb,
+    prepare,
+    space_problem,
+)
 from ansible_collections.mnist.deploy.plugins.module_utils.releases import read_state
 
 
@@ -75,6 +81,9 @@ def main() -> None:
         supports_check_mode=True,
     )
     p = module.params
+    problem = compose_problem(*module.run_command(["docker", "compose", "version", "--short"]))
+    if problem:
+        module.fail_json(msg=problem)
     free = {path: free_mb(path) for path in p["space"]}
     problem = space_problem(free, p["min_free_mb"])
     if problem:
