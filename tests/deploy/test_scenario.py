@@ -120,8 +120,9 @@ def train_one_epoch(model_dir: Path) -> str:
     return store.current_version(model_dir)
 
 
-def register_untrained(model_dir: Path) -> str:
-    """A model that loads and answers but has learnt nothing: it must fail the gate."""
+def register_untrained(model_dir: Path, padding_mb: int = 0) -> str:
+    """A model that loads and answers but has learnt nothing: it must fail the gate. PADDING_MB of random weights
+    the graph never reads make its image layer that big (a deploy ships a host only the layers it lacks)."""
     from app.training import nodes
     from app.training.model import DigitNet
 
@@ -131,7 +132,18 @@ def register_untrained(model_dir: Path) -> str:
     metrics["history"] = []
     params = {"opset": 17, "parity_images": 8, "parity_tolerance": 1e-4}
     exported = nodes.export({"model": DigitNet().eval()}, dataset, metrics, params, {"epochs": 0})
-    return store.register(model_dir, exported["onnx"], exported["metadata"])
+    onnx_bytes, metadata = exported["onnx"], exported["metadata"]
+    if padding_mb:
+        import numpy as np
+        import onnx
+        from onnx import numpy_helper
+
+        graph = onnx.load_from_string(onnx_bytes)
+        noise = np.random.default_rng(0).random(padding_mb * 2**18, dtype=np.float32)  # 4 bytes each
+        graph.graph.initializer.append(numpy_helper.from_array(noise, "padding"))
+        onnx_bytes = graph.SerializeToString()
+        metadata = {**metadata, "version": store.sha256(onnx_bytes)}
+    return store.register(model_dir, onnx_bytes, metadata)
 
 
 def test_deploy_release_a_to_every_host(sandbox_hosts, state):
@@ -228,7 +240,7 @@ def descendants(pid: int) -> list[int]:
 
 def leftovers(host: str) -> list[str]:
     """What a deploy cut short left in the host's image drop folder: archives, and copies in transfer/."""
-    found = on_host(host, f"sudo find {DROP} -mindepth 1 \\( -name '*.tar' -o -path '{DROP}/transfer/*' \\) -prune")
+    found = on_host(host, f"sudo find {DROP} -mindepth 1 \\( -name '*.tar*' -o -path '{DROP}/transfer/*' \\) -prune")
     return found.stdout.split()
 
 
@@ -236,7 +248,7 @@ def test_a_deploy_killed_mid_ship_is_named_by_the_next_and_its_lock_released(san
     """The controller dies (SIGKILL to invoke, Ansible and ssh) while it copies a new release's images: no host
     changed what it serves, the next deploy is refused naming the dead one's lock and its age, `invoke lock
     --release` recovers, and the next deploy removes the partial archive (checked after the rollback below)."""
-    killed_model = register_untrained(RELEASE_MODELS / "killed")
+    killed_model = register_untrained(RELEASE_MODELS / "killed", padding_mb=200)  # a copy long enough to cut
     deploy.assemble(ENV, RELEASE_MODELS / "killed")  # its images built here: the kill must land in the copy
     invoke = subprocess.Popen(
         [str(Path(sys.executable).parent / "invoke"), "deploy", f"--env={ENV}"],
