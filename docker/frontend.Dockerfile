@@ -8,21 +8,16 @@ RUN apt-get update -q && apt-get install -y -q --no-install-recommends python3 p
 COPY app/frontend/requirements.txt /tmp/requirements.txt
 RUN python3 -m venv /opt/venv && /opt/venv/bin/pip install --progress-bar off -r /tmp/requirements.txt \
     && find /opt/venv -name __pycache__ -prune -exec rm -rf {} + \
-    && rm -rf /opt/venv/lib/python3*/site-packages/pip /opt/venv/lib/python3*/site-packages/setuptools \
-    && python3 -m compileall -q -j0 --invalidation-mode unchecked-hash /opt/venv/lib
+    && rm -rf /opt/venv/lib/python3*/site-packages/pip /opt/venv/lib/python3*/site-packages/setuptools
 
 FROM ${BASE_IMAGE}
 RUN apt-get update -q && apt-get install -y -q --no-install-recommends python3 \
     && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /usr/share/doc/* /usr/share/man/* \
-    && find /usr/lib/python3.11 -name __pycache__ -prune -exec rm -rf {} + \
-    && python3 -m compileall -q -j0 --invalidation-mode unchecked-hash /usr/lib/python3.11 \
     && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin mnist
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 COPY app/__init__.py app/__init__.py
 COPY app/frontend app/frontend
-# Bytecode compiled once, here (see backend.Dockerfile).
-RUN python3 -m compileall -q -j0 --invalidation-mode unchecked-hash /app/app
 ENV PATH=/opt/venv/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 HOME=/tmp
 USER 10001:10001
 # The port is MNIST_PORT (compose sets it from mnist_stack_frontend_port); 8501 without it.
