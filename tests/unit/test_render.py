@@ -272,3 +272,14 @@ def test_a_new_model_keeps_the_ui_and_replaces_only_the_backend(tmp_path):
     assert first["backend"]["image"] != new_model["backend"]["image"] == "mnist-backend:0123456789ab-dc58290ea860"
     new_code = services_of("fedcba987654-a63674eff6c6", tmp_path / "c")
     assert new_code["frontend"]["image"] == "mnist-frontend:fedcba987654"
+
+
+def test_the_same_rendered_files_are_validated_once(tmp_path, monkeypatch):
+    validated = []
+    monkeypatch.setattr(render, "validate_hosts", lambda hosts: validated.append(sorted(hosts)))
+    monkeypatch.setattr(render.provision, "require", lambda *args: None)
+    render.render("dev", {"mnist_stack_image_tag": TAG}, tmp_path)
+    render.render("dev", {"mnist_stack_image_tag": TAG}, tmp_path)
+    assert len(validated) == 1  # the second render wrote the very same files
+    render.render("dev", {"mnist_stack_image_tag": "fedcba987654-a63674eff6c6"}, tmp_path)
+    assert len(validated) == 2  # a changed file (compose.yaml names other images) is validated again
