@@ -234,18 +234,26 @@ def plan(env: str, model_dir: Path) -> tuple[Table, bool]:
         table.add_column(column)
     anything = False
     for row in host_results(env):
-        ship_mb = sum(sizes[image["id"]] for image in row["ship"]) / 1e6
-        shipped = ", ".join(image["service"] for image in row["ship"])
+        shipped = ", ".join(shipped_image(image, sizes[image["id"]]) for image in row["ship"])
         changes = bool(row["ship"] or row["files"] or row["replace"] or not row["same_release"])
         anything |= changes
         table.add_row(
             row["host"],
             row["current"] or "[yellow]nothing (first deploy)[/]",
-            f"{shipped} ({ship_mb:.0f} MB)" if shipped else "-",
+            shipped or "-",
             ", ".join(row["files"]) or "-",
             ", ".join(row["replace"]) or ("-" if changes else "[green]nothing changes[/]"),
         )
     return table, anything
+
+
+def shipped_image(image: dict[str, Any], size: int) -> str:
+    """An image a deploy would ship (the plan's entry: its layers, those the host holds) and what it weighs: the
+    whole image's size bounds what the layers it lacks weigh."""
+    layers, held = len(image.get("layers") or []), len(image.get("skip") or [])
+    if held:
+        return f"{image['service']} ({layers - held} of {layers} layers, ≤ {size / 1e6:.0f} MB)"
+    return f"{image['service']} ({size / 1e6:.0f} MB)"
 
 
 def rollback(env: str, to: str = "", break_lock: bool = False, check: bool = False) -> dict[str, int]:

@@ -258,3 +258,9 @@ def test_a_check_run_that_fails_reverts_nothing(recorded_runs):
     with pytest.raises(DeployError):
         deploy.locked_run("sandbox", "deploy", {"mnist_stack_release": {"id": C}}, check=True)
     assert [name for name, _ in recorded_runs] == ["deploy"]
+
+
+def test_the_plan_shows_how_many_layers_of_an_image_travel_and_bounds_their_size():
+    backend = {"service": "backend", "layers": ["a", "b", "c"], "skip": ["a", "b"]}
+    assert deploy.shipped_image(backend, 273_000_000) == "backend (1 of 3 layers, ≤ 273 MB)"
+    assert deploy.shipped_image({**backend, "skip": []}, 273_000_000) == "backend (273 MB)"

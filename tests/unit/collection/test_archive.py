@@ -98,3 +98,12 @@ def test_a_first_deploy_ships_every_image_whole():
         ("mnist-backend:new", []),
         ("mnist-proxy:r1", []),
     ]
+
+
+def test_the_plan_says_which_layers_of_an_image_to_ship_the_host_holds():
+    from ansible_collections.mnist.deploy.plugins.filter.releases import change_plan
+
+    release = {"id": "0123456789ab", "images": RELEASE, "files": {}}
+    plan = change_plan({}, release, {}, HOST, CLASSIC)
+    assert [(image["service"], image["skip"]) for image in plan["ship"]] == [("backend", [BASE])]
+    assert change_plan({}, release, {}, [image["Id"] for image in HOST])["ship"] == [RELEASE[0]]  # ids: no layers

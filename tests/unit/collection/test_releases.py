@@ -355,3 +355,30 @@ def test_the_old_replicas_addresses_come_from_the_container_list_or_the_roll_sto
         container_addresses(containers, ["b1", "b3"], "mnist-staging_internal")
     with pytest.raises(ValueError, match="container b1 has no address on other"):
         container_addresses(containers, ["b1"], "other")
+
+
+def test_compose_replaces_a_service_whose_running_container_was_made_from_another_config():
+    from ansible_collections.mnist.deploy.plugins.module_utils.releases import replaced_by_compose
+
+    running = [
+        {"Id": "p1", "Labels": {"com.docker.compose.service": "prometheus", "com.docker.compose.config-hash": "aaa"}},
+        {"Id": "b1", "Labels": {"com.docker.compose.service": "backend", "com.docker.compose.config-hash": "bbb"}},
+    ]
+    assert not replaced_by_compose(running, "prometheus aaa\n")
+    assert replaced_by_compose(running, "prometheus ccc\n")
+    assert replaced_by_compose(running[1:], "prometheus aaa\n")  # none running: compose makes one
+
+
+def test_prometheus_is_waited_for_until_it_scrapes_exactly_the_new_replicas():
+    from ansible_collections.mnist.deploy.plugins.module_utils.releases import replica_targets, scraped_targets
+
+    def replica(cid, address):
+        return {"Id": cid, "NetworkSettings": {"Networks": {"mnist-sandbox_internal": {"IPAddress": address}}}}
+
+    new = [replica("n2", "172.20.0.9"), replica("n1", "172.20.0.8")]
+    assert replica_targets(new, "mnist-sandbox_internal", 8000) == ["172.20.0.8:8000", "172.20.0.9:8000"]
+    samples = [{"metric": {"instance": target}, "value": [0, "1"]} for target in ("172.20.0.9:8000", "172.20.0.8:8000")]
+    assert scraped_targets({"rc": 0, "stdout": json.dumps(samples)}) == ["172.20.0.8:8000", "172.20.0.9:8000"]
+    assert scraped_targets({"rc": 1, "stdout": "", "stderr": "connection refused"}) == []
+    with pytest.raises(ValueError, match="has no address"):
+        replica_targets([{"Id": "n3", "NetworkSettings": {"Networks": {}}}], "mnist-sandbox_internal", 8000)

@@ -27,10 +27,17 @@ def gate_verdict(answers, running, expected, model, min_accuracy):
     return releases.gate_verdict(list(answers), int(running), int(expected), str(model), float(min_accuracy))
 
 
-def change_plan(current, release, files, present):
-    """What deploying RELEASE (FILES for this host) changes on a host serving CURRENT (its record, {} if none)."""
+def change_plan(current, release, files, present, host_info=None):
+    """What deploying RELEASE (FILES for this host) changes on a host serving CURRENT (its record, {} if none) whose
+    engine holds PRESENT (image ids, or docker_image_info's images). Given HOST_INFO (docker_host_info's) and
+    images, each image to ship also says which of its layers the host holds (ship_plan)."""
     current = dict(current) if isinstance(current, dict) and current else None
-    return releases.change_plan(current, release, files, list(present))
+    present = list(present)
+    ids = [image["Id"] if isinstance(image, dict) else image for image in present]
+    plan = releases.change_plan(current, release, files, ids)
+    if host_info is not None:
+        plan["ship"] = ship_plan(release["images"], present, host_info, compress=False)
+    return plan
 
 
 def rendered_files(directory):
@@ -70,6 +77,21 @@ def container_addresses(containers, ids, network):
     return releases.container_addresses(list(containers), list(ids), str(network))
 
 
+def replaced_by_compose(containers, config_hash_line):
+    """Whether `docker compose up` replaces the running container of the service CONFIG_HASH_LINE names."""
+    return releases.replaced_by_compose(list(containers), str(config_hash_line))
+
+
+def replica_targets(containers, network, port):
+    """The scrape targets (address:PORT on NETWORK, sorted) of docker_host_info's verbose CONTAINERS."""
+    return releases.replica_targets(list(containers), str(network), int(port))
+
+
+def scraped_targets(query):
+    """The instances a registered `promtool query instant -o json` run returned, sorted; [] when it failed."""
+    return releases.scraped_targets(dict(query or {}))
+
+
 def stack_problems(variables):
     """The problems the stack's rules find in one host's variables (module_utils/rules.py), [] when none."""
     return rules.problems(dict(variables))
@@ -89,5 +111,8 @@ class FilterModule:
             "ship_plan": ship_plan,
             "containers_by_service": containers_by_service,
             "container_addresses": container_addresses,
+            "replaced_by_compose": replaced_by_compose,
+            "replica_targets": replica_targets,
+            "scraped_targets": scraped_targets,
             "stack_problems": stack_problems,
         }

@@ -300,3 +300,29 @@ def container_addresses(containers: list, ids: list, network: str) -> list:
             raise ValueError(f"container {cid[:12]} has no address on {network}")
         addresses.append(address)
     return addresses
+
+
+def replaced_by_compose(containers: list, config_hash_line: str) -> bool:
+    """Whether `docker compose up` replaces a service's running container. CONFIG_HASH_LINE is `docker compose config
+    --hash SERVICE`'s output ("SERVICE HASH"); the running container (docker_host_info's verbose CONTAINERS) carries
+    the hash it was made from in its com.docker.compose.config-hash label. No running container: it is made."""
+    service, wanted = config_hash_line.split()[-2:]
+    for container in containers:
+        labels = container.get("Labels") or {}
+        if labels.get("com.docker.compose.service") == service:
+            return labels.get("com.docker.compose.config-hash") != wanted
+    return True
+
+
+def replica_targets(containers: list, network: str, port: int) -> list:
+    """The scrape targets (address:PORT on NETWORK, sorted) of CONTAINERS (docker_host_info's verbose containers)."""
+    ids = [container["Id"] for container in containers]
+    return sorted(f"{address}:{port}" for address in container_addresses(containers, ids, network))
+
+
+def scraped_targets(query: dict) -> list:
+    """The instances (sorted) in a `promtool query instant -o json` run's result (a registered task result); []
+    when the query failed (Prometheus starting, or gone)."""
+    if query.get("rc", 1) != 0:
+        return []
+    return sorted(sample["metric"]["instance"] for sample in json.loads(query.get("stdout") or "[]"))
