@@ -13,6 +13,9 @@ SOURCE_PACKAGES = {
     "upstream": ("docker-ce", "docker-ce-cli", "containerd.io", "docker-compose-plugin"),
 }
 SDK_PACKAGE = "python3-requests"  # community.docker's API modules need it on the host
+# What community.docker's docker_compose_v2 needs (its module_utils/compose_v2.py MINIMUM_COMPOSE_VERSION): a
+# deploy's preflight refuses less; bootstrap installs at least docker_host_compose_min_version (the same by default).
+MIN_COMPOSE = "2.18.0"
 
 
 def parse_version(text: str | None) -> tuple[int, ...] | None:

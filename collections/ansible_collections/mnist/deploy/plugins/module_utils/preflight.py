@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import glob
 import os
-import re
 import shutil
+
+from ansible_collections.mnist.deploy.plugins.module_utils import engine
 
 
 def free_mb(path: str) -> int:
@@ -34,24 +35,12 @@ def space_problem(free: dict, needed_mb: int) -> str:
     return f"only {where} free; the deploy needs {needed_mb} MB (mnist_stack_min_free_disk_mb)"
 
 
-# What community.docker's docker_compose_v2 needs (its module_utils/compose_v2.py MINIMUM_COMPOSE_VERSION).
-MIN_COMPOSE = (2, 18, 0)
-
-
 def compose_problem(rc: int, out: str, err: str) -> str:
     """Why the host's Compose (`docker compose version --short`: RC, OUT, ERR) cannot bring a release up, '' when it
-    can. Checked before anything ships: a host without it used to receive 1 GB of images, then fail."""
-    if rc != 0:
-        why = next((line.strip() for line in (err or out).splitlines() if line.strip()), f"exit {rc}")
-        return f"the engine has no Compose v2 plugin ({why}): run `invoke bootstrap` for this environment"
-    match = re.match(r"v?(\d+)\.(\d+)\.(\d+)", out.strip())  # 2.40.3, v2.20.2, 2.26.1+ds1-0+deb13u1
-    if not match:
-        return f"cannot read the Compose plugin's version from {out.strip()!r}"
-    version = ".".join(match.groups())
-    if tuple(int(part) for part in match.groups()) < MIN_COMPOSE:
-        needed = ".".join(map(str, MIN_COMPOSE))
-        return f"Compose {version} is older than {needed}, which the deploy needs: run `invoke bootstrap` to update it"
-    return ""
+    can (engine.compose_problem's rule, the one bootstrap applies). Checked before anything ships: a host without
+    it used to receive 1 GB of images, then fail."""
+    problem = engine.compose_problem(out if rc == 0 else (err or out), engine.MIN_COMPOSE)
+    return f"{problem}: run `invoke bootstrap` for this environment" if problem else ""
 
 
 # Where Ansible lands a file while it copies it (ship-archive.yml points its remote_tmp there): a copy killed midway
