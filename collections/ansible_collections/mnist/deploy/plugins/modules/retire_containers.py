@@ -9,8 +9,8 @@ short_description: Stop (gracefully) and remove a set of containers in one call
 author: mnist-deployment developers
 version_added: 0.1.0
 description:
-  - Stops each container (SIGTERM, then SIGKILL after I(stop_timeout) seconds) and removes it, one after the other,
-    in one module call (through a bastion each task is a round trip, and community.docker.docker_container takes one
+  - Stops the containers at once (SIGTERM, then SIGKILL after I(stop_timeout) seconds), then removes them, in one
+    module call (through a bastion each task is a round trip, and community.docker.docker_container takes one
     per container). A container already gone is no error.
   - Talks to the engine through community.docker's API client, with its connection options.
 extends_documentation_fragment:
@@ -41,8 +41,29 @@ removed:
   returned: always
 """
 
+from concurrent.futures import ThreadPoolExecutor
+
+from ansible_collections.community.docker.plugins.module_utils._api.api.client import APIClient
 from ansible_collections.community.docker.plugins.module_utils._api.errors import APIError, NotFound
-from ansible_collections.community.docker.plugins.module_utils.common_api import AnsibleDockerClient, RequestException
+from ansible_collections.community.docker.plugins.module_utils.common_api import (
+    AnsibleDockerClient,
+    RequestException,
+    get_connect_params,
+)
+
+
+def stop(connect_params: dict, container: str, timeout: int) -> str:
+    """Stop CONTAINER on a client of its own (one per thread: the stops overlap); '' when done or gone, else why."""
+    api = APIClient(**connect_params)
+    try:
+        api.post_call("/containers/{0}/stop", container, params={"t": timeout}, timeout=api.timeout + timeout)
+    except NotFound:
+        return ""
+    except (APIError, RequestException) as exc:
+        return f"stopping {container}: {exc}"
+    finally:
+        api.close()
+    return ""
 
 
 def main() -> None:
@@ -54,21 +75,31 @@ def main() -> None:
         supports_check_mode=True,
     )
     containers, timeout = client.module.params["containers"], client.module.params["stop_timeout"]
-    removed = []
+    present = []
     for container in containers:
         try:
-            if not client.check_mode:
-                client_timeout = None if client.timeout is None else client.timeout + timeout
-                client.post_call("/containers/{0}/stop", container, params={"t": timeout}, timeout=client_timeout)
-                client.delete_call("/containers/{0}", container, params={"v": False, "force": False})
-            else:
-                client.get_json("/containers/{0}/json", container)
-            removed.append(container)
+            client.get_json("/containers/{0}/json", container)
+            present.append(container)
         except NotFound:
             continue
+    if client.check_mode or not present:
+        client.module.exit_json(changed=bool(present), removed=present)
+    # All at once: each one's server finishes its own requests (they were drained) while the others do.
+    connect_params = get_connect_params(client.auth_params, fail_function=client.fail)
+    with ThreadPoolExecutor(max_workers=len(present)) as pool:
+        problems = [problem for problem in pool.map(lambda c: stop(connect_params, c, timeout), present) if problem]
+    if problems:
+        client.fail("; ".join(problems), removed=[])
+    removed = []
+    for container in present:
+        try:
+            client.delete_call("/containers/{0}", container, params={"v": False, "force": False})
+        except NotFound:
+            pass
         except (APIError, RequestException) as exc:
-            client.fail(f"stopping and removing {container}: {exc}", removed=removed)
-    client.module.exit_json(changed=bool(removed), removed=removed)
+            client.fail(f"removing {container}: {exc}", removed=removed)
+        removed.append(container)
+    client.module.exit_json(changed=True, removed=removed)
 
 
 if __name__ == "__main__":
