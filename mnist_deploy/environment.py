@@ -19,6 +19,7 @@ from typing import Any
 import jinja2
 import yaml
 
+from mnist_deploy import vault
 from mnist_deploy.collection import rules, services
 from mnist_deploy.errors import DeployError
 
@@ -136,7 +137,7 @@ def read_inventory(env: str) -> dict[str, dict[str, Any]]:
     )
     if not hosts:
         raise DeployError(f"inventory {env} has no hosts")
-    return {host: hostvars.get(host, {}) for host in hosts}
+    return vault.decrypt_inline({host: hostvars.get(host, {}) for host in hosts}, str(ROOT))
 
 
 def resolve(variables: dict[str, Any]) -> dict[str, Any]:

@@ -34,3 +34,42 @@ def test_the_rules_refuse_a_host_by_name():
     staging = Environment.read("staging", {"mnist_stack_image_tag": TAG})  # no certificate in a fresh clone
     with pytest.raises(DeployError, match=r"^staging/\S+: .*mnist_stack_tls_certificate"):
         staging.checked()
+
+
+def encrypt_inline(password_file, value):
+    """VALUE as `ansible-vault encrypt_string` writes it into a group_vars file: `!vault |` and the ciphertext."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    ansible_vault = Path(sys.executable).parent / "ansible-vault"
+    out = subprocess.run(
+        [str(ansible_vault), "encrypt_string", "--vault-password-file", str(password_file), value, "--name", "x"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return out.split(": ", 1)[1]  # "!vault |\n          $ANSIBLE_VAULT;1.1;AES256\n          6631..."
+
+
+def test_values_encrypted_inline_are_read_decrypted_and_refused_without_the_password(tmp_path, monkeypatch):
+    from mnist_deploy import environment
+
+    password = tmp_path / "vault-password"
+    password.write_text("correct horse battery staple\n")
+    inventory = tmp_path / "inventories" / "vaulted"
+    (inventory / "group_vars" / "all").mkdir(parents=True)
+    (inventory / "hosts.yml").write_text("all:\n  hosts:\n    web-1:\n")
+    (inventory / "group_vars" / "all" / "vault.yml").write_text(
+        f"mnist_stack_grafana_admin_password: {encrypt_inline(password, 'a-long-grafana-password')}plain: kept\n"
+    )
+    monkeypatch.setattr(environment, "INVENTORIES", tmp_path / "inventories")
+    monkeypatch.setenv("ANSIBLE_VAULT_PASSWORD_FILE", str(password))
+    assert environment.read_inventory("vaulted") == {
+        "web-1": {"mnist_stack_grafana_admin_password": "a-long-grafana-password", "plain": "kept"}
+    }
+    monkeypatch.delenv("ANSIBLE_VAULT_PASSWORD_FILE")
+    with pytest.raises(
+        DeployError, match=r"cannot decrypt mnist_stack_grafana_admin_password, encrypted inline \(!vault\)"
+    ):
+        environment.read_inventory("vaulted")
