@@ -58,13 +58,8 @@ def assemble(env: str, model_dir: Path, extra_ca_dir: Path | None = None, out_ro
         "git_sha": tag.split("-")[0],
         "model_version": model_version,
         "images": [
-            {
-                "service": s,
-                "ref": images.ref(s, tag),
-                "id": images.image_id(images.ref(s, tag)),
-                "layers": images.image_layers(images.ref(s, tag)),
-            }
-            for s in images.SERVICES
+            {"service": s, "ref": ref, **images.image_identity(ref)}
+            for s, ref in ((s, images.ref(s, tag)) for s in images.SERVICES)
         ],
         "files": {host: entry["files"] for host, entry in manifest["hosts"].items()},
     }

@@ -15,6 +15,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rich.table import Table
 
@@ -176,9 +177,13 @@ def image_id(image: str) -> str:
     return run(["docker", "image", "inspect", "--format", "{{.Id}}", image], quiet=True).strip()
 
 
-def image_layers(image: str) -> list[str]:
-    """IMAGE's layers (diff IDs), base first: a deploy ships a host only those it lacks."""
-    return json.loads(run(["docker", "image", "inspect", "--format", "{{json .RootFS.Layers}}", image], quiet=True))
+def image_identity(image: str) -> dict[str, Any]:
+    """IMAGE's id and layers (diff IDs, base first: a deploy ships a host only those it lacks), in one inspect."""
+    out = run(
+        ["docker", "image", "inspect", "--format", '{"id": {{json .Id}}, "layers": {{json .RootFS.Layers}}}', image],
+        quiet=True,
+    )
+    return dict(json.loads(out))
 
 
 def image_size(image: str) -> int:

@@ -21,13 +21,15 @@ from mnist_deploy.errors import DeployError
 MARK = "__ansible_vault"
 
 
+def is_inline(value: Any) -> bool:
+    """Whether VALUE is how ansible-inventory prints an inline-encrypted value."""
+    return isinstance(value, dict) and set(value) == {MARK}
+
+
 def encrypted(hostvars: dict[str, dict[str, Any]]) -> dict[str, str]:
     """{variable: ciphertext} of the values HOSTVARS (ansible-inventory's) hold encrypted inline."""
     return {
-        name: value[MARK]
-        for variables in hostvars.values()
-        for name, value in variables.items()
-        if isinstance(value, dict) and set(value) == {MARK}
+        name: value[MARK] for variables in hostvars.values() for name, value in variables.items() if is_inline(value)
     }
 
 
@@ -54,10 +56,7 @@ def decrypt_inline(hostvars: dict[str, dict[str, Any]], cwd: str) -> dict[str, d
         )
     plain = dict(zip(ciphertexts, json.loads(proc.stdout), strict=True))
     return {
-        host: {
-            name: plain[value[MARK]] if isinstance(value, dict) and set(value) == {MARK} else value
-            for name, value in variables.items()
-        }
+        host: {name: plain[value[MARK]] if is_inline(value) else value for name, value in variables.items()}
         for host, variables in hostvars.items()
     }
 
