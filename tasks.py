@@ -335,13 +335,16 @@ def bootstrap(c: Context, env: str = "sandbox", check: bool = False) -> None:
     deployer.playbook(env, "bootstrap", {}, check=check)
 
 
-@task(name="up")
+@task(
+    name="up",
+    help={"flavour": "bookworm or trixie for every target, instead of each host's mnist_sandbox_flavour"},
+)
 @reports_errors
-def sandbox_up(c: Context) -> None:
-    """Start the sandbox: a bastion (SSH on 127.0.0.1:2222) and two target hosts behind it."""
+def sandbox_up(c: Context, flavour: str = "") -> None:
+    """Start the sandbox: a bastion (SSH on 127.0.0.1:2222) and two target hosts behind it (Debian 12 and 13)."""
     from mnist_deploy import sandbox
 
-    for host in sandbox.up():
+    for host in sandbox.up(flavour=flavour or None):
         print(f"{host}: reachable through the bastion (inventories/sandbox)")
 
 

@@ -21,13 +21,13 @@ from rich.table import Table
 
 from app.mnist import store
 from mnist_deploy import provision
-from mnist_deploy.collection import services
+from mnist_deploy.collection import identity, services
 from mnist_deploy.errors import DeployError
 from mnist_deploy.shell import console, run, run_logged, succeeds
 
 ROOT = Path(__file__).resolve().parent.parent
-BASE_IMAGE = "mnist-base:bookworm"
 SUITE = "bookworm"
+BASE_IMAGE = f"mnist-base:{SUITE}"
 CA_DIR = ROOT / "build" / "ca-certificates"
 # Where Debian keeps locally added CA certificates; trusted by image builds unless another folder is given.
 SYSTEM_EXTRA_CA_DIR = Path("/usr/local/share/ca-certificates")
@@ -48,12 +48,21 @@ class Built:
     seconds: float
 
 
-def apt_mirror() -> str:
-    """The machine's own Debian mirror, read from its apt configuration."""
+def apt_mirror(suite: str = SUITE) -> str:
+    """The machine's own Debian mirror, read from its apt configuration (a mirror serves every suite: the one that
+    names SUITE, else the one that names the machine's own)."""
+    for name in dict.fromkeys((suite, SUITE)):
+        found = _mirror_for(name)
+        if found:
+            return found
+    raise DeployError("no Debian mirror found in /etc/apt/sources.list.d/*.sources or /etc/apt/sources.list")
+
+
+def _mirror_for(suite: str) -> str:
     sources = sorted(Path("/etc/apt/sources.list.d").glob("*.sources"))
     for path in sources:
         for block in path.read_text().split("\n\n"):
-            if re.search(rf"^Suites:.*\b{SUITE}\b(?!-)", block, re.M) and "debian-security" not in block:
+            if re.search(rf"^Suites:.*\b{suite}\b(?!-)", block, re.M) and "debian-security" not in block:
                 match = re.search(r"^URIs:\s*(\S+)", block, re.M)
                 if match:
                     return match.group(1)
@@ -63,27 +72,29 @@ def apt_mirror() -> str:
             parts = line.split()
             if len(parts) >= 3 and parts[0] == "deb" and "security" not in parts[1]:
                 return parts[1] if not parts[1].startswith("[") else parts[2]
-    raise DeployError("no Debian mirror found in /etc/apt/sources.list.d/*.sources or /etc/apt/sources.list")
+    return ""
 
 
 def image_exists(tag: str) -> bool:
     return succeeds(["docker", "image", "inspect", tag])
 
 
-def build_base(force: bool = False) -> str:
-    """debootstrap a minimal bookworm with the machine's mirror and `docker import` it."""
-    if image_exists(BASE_IMAGE) and not force:
-        console.print(f"base image {BASE_IMAGE} already present")
-        return BASE_IMAGE
+def build_base(force: bool = False, suite: str = SUITE) -> str:
+    """debootstrap a minimal Debian SUITE (bookworm: what every image is built from) with the machine's mirror and
+    `docker import` it as mnist-base:SUITE."""
+    tag = f"mnist-base:{suite}"
+    if image_exists(tag) and not force:
+        console.print(f"base image {tag} already present")
+        return tag
     provision.require("debootstrap", console.print)
-    mirror = apt_mirror()
-    console.print(f"[bold]Building {BASE_IMAGE}[/] with debootstrap from the machine's mirror")
+    mirror = apt_mirror(suite)
+    console.print(f"[bold]Building {tag}[/] with debootstrap from the machine's mirror")
     with tempfile.TemporaryDirectory(prefix="mnist-rootfs-") as tmp:
         rootfs = Path(tmp) / "rootfs"
         run_logged(
-            ["debootstrap", "--variant=minbase", "--include=ca-certificates", SUITE, rootfs, mirror],
+            ["debootstrap", "--variant=minbase", "--include=ca-certificates", suite, rootfs, mirror],
             BUILD_LOG,
-            f"{BASE_IMAGE}: debootstrap {SUITE}",
+            f"{tag}: debootstrap {suite}",
         )
         # Package lists, caches, docs and translations: images install what they need and need none of these.
         for leftover in (
@@ -101,12 +112,12 @@ def build_base(force: bool = False) -> str:
                     item.unlink()
         tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
         run_logged(
-            ["docker", "import", "--change", "ENV LANG=C.UTF-8", "-", BASE_IMAGE],
+            ["docker", "import", "--change", "ENV LANG=C.UTF-8", "-", tag],
             BUILD_LOG,
-            f"{BASE_IMAGE}: docker import",
+            f"{tag}: docker import",
             input=tar.communicate()[0],
         )
-    return BASE_IMAGE
+    return tag
 
 
 def prepare_context(extra_ca_dir: Path | None, with_training: bool) -> None:
@@ -178,12 +189,10 @@ def image_id(image: str) -> str:
 
 
 def image_identity(image: str) -> dict[str, Any]:
-    """IMAGE's id and layers (diff IDs, base first: a deploy ships a host only those it lacks), in one inspect."""
-    out = run(
-        ["docker", "image", "inspect", "--format", '{"id": {{json .Id}}, "layers": {{json .RootFS.Layers}}}', image],
-        quiet=True,
-    )
-    return dict(json.loads(out))
+    """IMAGE's id on this engine, its identity on any engine (the collection's identity.py: ids differ between image
+    stores) and its layers (diff IDs, base first: a deploy ships a host only those it lacks), in one inspect."""
+    (inspect,) = json.loads(run(["docker", "image", "inspect", image], quiet=True))
+    return {"id": inspect["Id"], "identity": identity.identity(inspect), "layers": inspect["RootFS"]["Layers"]}
 
 
 def image_size(image: str) -> int:

@@ -3,6 +3,12 @@
 Only the bastion's SSH is published (127.0.0.1:2222); the targets are reached through it (ProxyJump), exactly as
 inventories/staging and inventories/production describe real servers. Each target runs its own Docker engine
 (on a volume, so images shipped to it never touch the machine's engine).
+
+Targets come in two flavours, chosen per host by `mnist_sandbox_flavour` in the inventory:
+- bookworm: Debian 12, Debian's docker.io 20.10 on the classic image store, started by an entrypoint, no Compose v2
+  (bootstrap copies the controller's);
+- trixie: Debian 13 booting systemd, Debian's docker.io 26 on the containerd image store and Compose v2 from
+  Debian's docker-compose package, already installed as on a team's server (bootstrap keeps both).
 """
 
 from __future__ import annotations
@@ -17,7 +23,8 @@ from mnist_deploy.errors import DeployError
 from mnist_deploy.shell import console, run, succeeds
 
 ENV = "sandbox"
-HOST_IMAGE = "mnist-sandbox-host:bookworm"
+FLAVOURS = ("bookworm", "trixie")
+HOST_IMAGE = "mnist-sandbox-host:bookworm"  # the bastion's too
 NETWORK = "mnist-sandbox"
 BASTION = "mnist-sandbox-bastion"
 LABEL = "io.mnist.sandbox=1"
@@ -35,25 +42,49 @@ ENGINE_FLAGS = [
 ]
 
 
-def recipe_hash() -> str:
+# systemd as PID 1 in a container on these machines (cgroup v1, hence the host's cgroup namespace): a fresh /run
+# at each start, as a server's is after a reboot. The containerd store needs /var/lib/containerd on a volume too
+# (overlay on overlay mounts fail with "invalid argument").
+SYSTEMD_FLAGS = ["--security-opt", "apparmor=unconfined", "--cgroupns=host", "--tmpfs", "/run", "--tmpfs", "/run/lock"]
+ENGINE_VOLUMES = {"bookworm": ("/var/lib/docker",), "trixie": ("/var/lib/docker", "/var/lib/containerd")}
+
+
+def host_image(flavour: str) -> str:
+    return f"mnist-sandbox-host:{flavour}"
+
+
+def recipe_hash(flavour: str) -> str:
     digest = hashlib.sha256()
-    for name in ("host.Dockerfile", "host-entrypoint.sh"):
-        digest.update((render.ROOT / "docker" / name).read_bytes())
+    docker = render.ROOT / "docker"
+    recipe = [docker / "host.Dockerfile", docker / "host-entrypoint.sh"]
+    if flavour == "trixie":
+        recipe = [docker / "host-trixie.Dockerfile", *sorted(p for p in (docker / "sandbox").rglob("*") if p.is_file())]
+    for path in recipe:
+        digest.update(path.relative_to(docker).as_posix().encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:16]
 
 
-def build_host_image() -> None:
-    recipe = recipe_hash()
-    if images.image_exists(HOST_IMAGE):
+def build_host_image(flavour: str = "bookworm") -> None:
+    recipe, tag = recipe_hash(flavour), host_image(flavour)
+    if images.image_exists(tag):
         current = run(
-            ["docker", "image", "inspect", "--format", '{{index .Config.Labels "io.mnist.recipe"}}', HOST_IMAGE],
-            quiet=True,
+            ["docker", "image", "inspect", "--format", '{{index .Config.Labels "io.mnist.recipe"}}', tag], quiet=True
         ).strip()
         if current == recipe:
             return
-    images.build_base()
+    base = images.build_base(suite=flavour)
     images.prepare_context(None, with_training=False)
-    images.docker_build("host", HOST_IMAGE, {"BASE_IMAGE": images.BASE_IMAGE}, {"io.mnist.recipe": recipe})
+    dockerfile = "host" if flavour == "bookworm" else f"host-{flavour}"
+    images.docker_build(dockerfile, tag, {"BASE_IMAGE": base}, {"io.mnist.recipe": recipe})
+
+
+def flavours(hostvars: dict, only: str | None = None) -> dict[str, str]:
+    """Each target's flavour: the inventory's `mnist_sandbox_flavour` (bookworm when unset), or ONLY for all."""
+    chosen = {host: str(only or values.get("mnist_sandbox_flavour", "bookworm")) for host, values in hostvars.items()}
+    unknown = sorted({flavour for flavour in chosen.values() if flavour not in FLAVOURS})
+    if unknown:
+        raise DeployError(f"sandbox flavour {', '.join(unknown)} unknown: choose {' or '.join(FLAVOURS)}")
+    return chosen
 
 
 def container(host: str) -> str:
@@ -72,24 +103,31 @@ def is_up() -> bool:
     return succeeds(["docker", "container", "inspect", BASTION])
 
 
-# Where Docker's own docker-compose-plugin package puts Compose: the last target gets it there before bootstrap, as a
-# server whose engine and Compose came from elsewhere (Docker's repository, say) has it. Bootstrap must keep both.
+# Where Docker's own docker-compose-plugin package puts Compose: with bookworm targets only, the last gets it there
+# before bootstrap, as a server whose engine and Compose came from elsewhere (Docker's repository, say) has it.
+# Bootstrap must keep both. A trixie target has both from Debian's packages.
 UPSTREAM_COMPOSE_PATH = "/usr/libexec/docker/cli-plugins/docker-compose"
 
 
-def engine_from_elsewhere(hosts: list[str]) -> str:
-    return hosts[-1]
+def engine_from_elsewhere(hosts: list[str], only: str | None = None) -> str:
+    """The target whose engine and Compose were installed before the toolkit came: the first trixie one, else the
+    last (which `up` gives Compose where Docker's package puts it)."""
+    chosen = flavours(Environment.read(ENV).hostvars, only)
+    return next((host for host in hosts if chosen[host] == "trixie"), hosts[-1])
 
 
-def up(timeout: float = 60) -> list[str]:
-    """Start the bastion and the targets (fresh host keys), and wait until each answers SSH through the bastion."""
+def up(timeout: float = 90, flavour: str | None = None) -> list[str]:
+    """Start the bastion and the targets (fresh host keys; FLAVOUR for every target instead of the inventory's),
+    and wait until each answers SSH through the bastion."""
     engine.ensure_engine()
     if is_up():
         down()
-    build_host_image()
     key = ensure_key()
     hostvars = Environment.read(ENV).hostvars
     hosts = sorted(hostvars)
+    chosen = flavours(hostvars, flavour)
+    for name in sorted({"bookworm", *chosen.values()}):
+        build_host_image(name)
     port = hostvars[hosts[0]]["mnist_bastion_port"]
     tls.sandbox_certificates(hosts)
     run(["docker", "network", "create", "--internal", "--label", LABEL, NETWORK], quiet=True)
@@ -101,15 +139,22 @@ def up(timeout: float = 60) -> list[str]:
     )
     run(["docker", "network", "connect", NETWORK, BASTION], quiet=True)
     for host in hosts:
+        volumes = []
+        for path in ENGINE_VOLUMES[chosen[host]]:
+            volumes += ["-v", f"{container(host)}-{Path(path).name}:{path}"]
+        systemd = chosen[host] != "bookworm"
         run(
             ["docker", "run", "-d", "--name", container(host), "--hostname", host, "--label", LABEL]
-            + ["--network", NETWORK, "--network-alias", host, *ENGINE_FLAGS, *authorized]
-            + ["-v", f"{container(host)}-docker:/var/lib/docker", HOST_IMAGE, "engine"],
+            + ["--network", NETWORK, "--network-alias", host, *ENGINE_FLAGS, *authorized, *volumes]
+            + (SYSTEMD_FLAGS if systemd else [])
+            + [host_image(chosen[host])]
+            + ([] if systemd else ["engine"]),
             quiet=True,
         )
-    elsewhere = container(engine_from_elsewhere(hosts))
-    run(["docker", "exec", elsewhere, "mkdir", "-p", str(Path(UPSTREAM_COMPOSE_PATH).parent)], quiet=True)
-    run(["docker", "cp", engine.COMPOSE_PLUGIN, f"{elsewhere}:{UPSTREAM_COMPOSE_PATH}"], quiet=True)
+    if "trixie" not in chosen.values():
+        elsewhere = container(engine_from_elsewhere(hosts, flavour))
+        run(["docker", "exec", elsewhere, "mkdir", "-p", str(Path(UPSTREAM_COMPOSE_PATH).parent)], quiet=True)
+        run(["docker", "cp", engine.COMPOSE_PLUGIN, f"{elsewhere}:{UPSTREAM_COMPOSE_PATH}"], quiet=True)
     ssh.known_hosts_path(ENV).unlink(missing_ok=True)  # new containers, new host keys
     config = ssh.write_config(ENV, hostvars=hostvars)
     deadline = time.monotonic() + timeout
@@ -118,7 +163,7 @@ def up(timeout: float = 60) -> list[str]:
             if time.monotonic() > deadline:
                 raise DeployError(f"{host} does not answer SSH through the bastion after {timeout:.0f} s")
             time.sleep(1)
-        console.print(f"{host}: SSH through the bastion answers")
+        console.print(f"{host} ({chosen[host]}): SSH through the bastion answers")
     return hosts
 
 

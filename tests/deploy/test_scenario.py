@@ -1,7 +1,9 @@
 """The deploy scenario on the sandbox, in order, as CI runs it (issue #6):
 
-sandbox up → bootstrap (the host whose engine and Compose came from elsewhere: changed=0, same engine) → a dry run
-(--check) of the first deploy → deploy A → verify → deploy A again (changed=0; `plan` says nothing changes), and in
+sandbox up (target-1 Debian 12 on the classic image store, target-2 Debian 13 with systemd on the containerd store)
+→ bootstrap (target-2, whose engine and Compose came from Debian's packages: changed=0, same engine) → a dry run
+(--check) of the first deploy → deploy A → verify → deploy A again (changed=0; `plan` says nothing changes, the
+containerd host's other image ids notwithstanding), and in
 check mode → `plan` for B and a dry run of it → deploy B (a new model) while a concurrent deploy is refused by the
 lock → a lock a killed deploy left on one host stops a rollback before any host changes, `invoke lock` names it and
 releases it → a deploy killed while it copies images: the next one names its lock, which `invoke lock --release`
@@ -166,6 +168,14 @@ def test_deploying_the_same_release_again_changes_nothing(sandbox_hosts, state):
     table, anything = deploy.plan(ENV, MODELS_A)
     assert not anything, render_table(table)
     assert render_table(table).count("nothing changes") == len(sandbox_hosts)
+    # The trixie host's engine is on the containerd image store, where every image got another id than on the
+    # controller: it is recognised by its identity (module_utils/identity.py), so nothing was shipped to it again.
+    trixie = sandbox.engine_from_elsewhere(sandbox_hosts)
+    assert (
+        "io.containerd.snapshotter.v1" in on_host(trixie, "sudo docker info --format '{{json .DriverStatus}}'").stdout
+    )
+    held = set(on_host(trixie, "sudo docker images --quiet --no-trunc").stdout.split())
+    assert held and not held & {image["id"] for image in state["a"]["images"]}
 
 
 def test_a_check_mode_deploy_runs_clean_and_changes_nothing(sandbox_hosts, state):

@@ -1,7 +1,14 @@
 """mnist.deploy's engine decision: an engine already on a host is kept; only what is missing is added."""
 
 import pytest
-from ansible_collections.mnist.deploy.plugins.module_utils.engine import compose_problem, parse_version, plan
+from ansible_collections.mnist.deploy.plugins.module_utils.engine import (
+    candidate_version,
+    compose_problem,
+    elf_machine,
+    installed_packages,
+    parse_version,
+    plan,
+)
 
 BASE = ["python3", "python3-apt", "openssh-server"]
 
@@ -41,12 +48,43 @@ def test_a_host_without_an_engine_gets_the_sources_packages():
     assert not upstream["copy_compose"]  # docker-compose-plugin brings it
 
 
-def test_compose_is_copied_only_when_missing_or_too_old():
+def test_the_hosts_own_compose_is_kept_and_one_too_old_is_refused_not_shadowed():
+    installed = [*BASE, "docker.io", "docker-compose", "python3-requests"]
+    kept = plan(installed, True, "2.26.1+ds1-1")  # trixie's docker-compose package
+    assert not kept["copy_compose"] and kept["problem"] == "" and "keeping the host's Compose" in kept["reason"]
+    old = plan(installed, True, "2.17.9", compose_candidate="2.26.1-4")
+    assert not old["copy_compose"] and old["install"] == []
+    assert "older than 2.18.0" in old["problem"] and "upgrade the host's own Compose" in old["problem"]
+
+
+def test_a_host_without_compose_gets_its_packages_compose_v2_else_the_controllers_plugin():
     installed = [*BASE, "docker.io", "python3-requests"]
-    assert plan(installed, True, None)["copy_compose"]
-    assert plan(installed, True, "2.17.9")["copy_compose"]
-    assert not plan(installed, True, "2.18.0")["copy_compose"]
-    assert not plan(installed, True, "2.26.1+ds1-1")["copy_compose"]  # trixie's docker-compose package
+    trixie = plan(installed, True, None, compose_candidate="2.26.1-4", host_arch="x86_64", plugin_arch="x86_64")
+    assert trixie["install"] == ["docker-compose"] and not trixie["copy_compose"]
+    # Debian 12's docker-compose is Compose v1 (1.29): the controller's plugin instead.
+    bookworm = plan(installed, True, None, compose_candidate="1.29.2-3", host_arch="x86_64", plugin_arch="x86_64")
+    assert bookworm["install"] == [] and bookworm["copy_compose"] and bookworm["problem"] == ""
+    assert plan(installed, True, None)["copy_compose"]  # no candidate known (no package lists)
+
+
+def test_the_controllers_plugin_is_never_copied_to_a_host_of_another_machine():
+    result = plan([*BASE, "docker.io"], True, None, host_arch="aarch64", plugin_arch="x86_64")
+    assert not result["copy_compose"]
+    assert "built for x86_64, the host is aarch64" in result["problem"]
+
+
+def test_packages_versions_and_machines_are_read_from_what_the_tools_print():
+    dpkg = "ii  docker.io\nrc  docker-ce\nii  libc6:amd64\nun  python3-apt\n"
+    assert installed_packages(dpkg) == ["docker.io", "libc6"]  # removed (rc) and unknown (un) are not installed
+    policy = "docker-compose:\n  Installed: (none)\n  Candidate: 2.26.1-4\n  Version table:\n"
+    assert candidate_version(policy) == "2.26.1-4"
+    assert candidate_version("docker-compose:\n  Installed: (none)\n  Candidate: (none)\n") == ""
+    assert candidate_version("") == ""
+    header = b"\x7fELF\x02\x01\x01" + bytes(11) + (62).to_bytes(2, "little")
+    assert elf_machine(header) == "x86_64"
+    assert elf_machine(header[:18] + (183).to_bytes(2, "little")) == "aarch64"
+    with pytest.raises(ValueError, match="not an ELF"):
+        elf_machine(b"#!/bin/sh\n" + bytes(10))
 
 
 def test_an_unknown_source_is_refused_with_the_choices():

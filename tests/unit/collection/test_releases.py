@@ -210,7 +210,7 @@ FILES_A = {"compose.yaml": "c1", "proxy/haproxy.cfg": "h1", "prometheus/promethe
 
 def test_a_plan_for_the_release_a_host_serves_changes_nothing():
     a = release_record(A, {"backend": "a", "proxy": "r1"}, FILES_A)
-    present = [image["id"] for image in a["images"]]
+    present = [{"Id": image["id"]} for image in a["images"]]  # records without identities: matched by id
     assert change_plan(a, a, FILES_A, present) == {
         "first": False,
         "same_release": True,
@@ -223,7 +223,7 @@ def test_a_plan_for_the_release_a_host_serves_changes_nothing():
 def test_a_plan_for_a_new_model_ships_and_replaces_only_what_differs():
     a = release_record(A, {"backend": "a", "proxy": "r1"}, FILES_A)
     b = release_record(B, {"backend": "b", "proxy": "r1"}, {**FILES_A, "compose.yaml": "c2"})
-    plan = change_plan(a, b, b["files"], [image["id"] for image in a["images"]])
+    plan = change_plan(a, b, b["files"], [{"Id": image["id"]} for image in a["images"]])
     assert [image["service"] for image in plan["ship"]] == ["backend"]
     assert (plan["files"], plan["replace"], plan["first"]) == (["compose.yaml"], ["backend"], False)
     # A new proxy config replaces the proxy although its image is the same; a file gone counts too.
@@ -270,18 +270,6 @@ def test_files_are_written_only_when_they_differ_and_a_record_only_once(tmp_path
     with pytest.raises(ValueError, match="outside"):
         install(str(dest), [{**secret, "path": "../escape"}])
     assert sorted(p.name for p in dest.iterdir()) == ["compose.yaml", "proxy", "release.json", "tls.pem"]
-
-
-def test_only_images_lacking_the_compose_files_name_are_tagged():
-    from ansible_collections.mnist.deploy.plugins.module_utils.releases import images_to_tag
-
-    images = [
-        {"service": "backend", "ref": "mnist-backend:b", "id": "sha256:1"},
-        {"service": "proxy", "ref": "mnist-proxy:r", "id": "sha256:2"},
-        {"service": "frontend", "ref": "mnist-frontend:b", "id": "sha256:3"},
-    ]
-    present = [{"Id": "sha256:1", "RepoTags": ["mnist-backend:a"]}, {"Id": "sha256:2", "RepoTags": ["mnist-proxy:r"]}]
-    assert images_to_tag(images, present) == [images[0]]  # sha256:3 is not there: shipping it tags it
 
 
 def test_recording_moves_the_links_logs_and_extends_history_once(home):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from ansible_collections.mnist.deploy.plugins.module_utils import archive, files, releases, rules
+from ansible_collections.mnist.deploy.plugins.module_utils import archive, files, identity, releases, rules
 
 
 def history_after(history, event, release):
@@ -27,16 +27,15 @@ def gate_verdict(answers, running, expected, model, min_accuracy):
     return releases.gate_verdict(list(answers), int(running), int(expected), str(model), float(min_accuracy))
 
 
-def change_plan(current, release, files, present, host_info=None):
+def change_plan(current, release, files, host_images, host_info=None):
     """What deploying RELEASE (FILES for this host) changes on a host serving CURRENT (its record, {} if none) whose
-    engine holds PRESENT (image ids, or docker_image_info's images). Given HOST_INFO (docker_host_info's) and
-    images, each image to ship also says which of its layers the host holds (ship_plan)."""
+    engine holds HOST_IMAGES (docker_image_info's images). Given HOST_INFO (docker_host_info's), each image to ship
+    also says which of its layers the host holds (ship_plan)."""
     current = dict(current) if isinstance(current, dict) and current else None
-    present = list(present)
-    ids = [image["Id"] if isinstance(image, dict) else image for image in present]
-    plan = releases.change_plan(current, release, files, ids)
+    host_images = list(host_images)
+    plan = releases.change_plan(current, release, files, host_images)
     if host_info is not None:
-        plan["ship"] = ship_plan(release["images"], present, host_info, compress=False)
+        plan["ship"] = ship_plan(release["images"], host_images, host_info, compress=False)
     return plan
 
 
@@ -52,16 +51,31 @@ def release_files(render_dir, host, release, grafana_password=None, pem=None):
     )
 
 
-def images_to_tag(images, present):
-    """The release's images the host has but not under the compose file's name."""
-    return releases.images_to_tag(list(images), list(present))
+def images_to_tag(images, host_images):
+    """The release's IMAGES the host holds (HOST_IMAGES: docker_image_info's) but not under the compose file's name,
+    each with `local`, the id its engine knows it by (module_utils/identity.py: ids differ between image stores)."""
+    return identity.to_tag(list(images), list(host_images))
+
+
+def image_identity(inspect):
+    """The identity of the image INSPECT (docker_image_info's entry) describes, the same on both image stores."""
+    return identity.identity(dict(inspect))
+
+
+def images_missing(images, host_images):
+    """The release's IMAGES a host holding HOST_IMAGES (docker_image_info's) lacks, on either image store."""
+    return identity.missing(list(images), list(host_images))
+
+
+def local_image_ids(identities, host_images):
+    """The ids the host's engine gives the images IDENTITIES name (a prune plan's), those it holds."""
+    return identity.local_ids(list(identities), list(host_images))
 
 
 def ship_plan(images, host_images, host_info, compress=True):
     """What goes to a host holding HOST_IMAGES (docker_image_info's) for the release's IMAGES it lacks: each with
     the layers left out (none on the containerd store: HOST_INFO is docker_host_info's) and its archive's name."""
-    present = {image["Id"] for image in host_images}
-    missing = [image for image in images if image["id"] not in present]
+    missing = identity.missing(list(images), list(host_images))
     return archive.ship_plan(missing, list(host_images), archive.reuses_layers(dict(host_info)), bool(compress))
 
 
@@ -108,6 +122,9 @@ class FilterModule:
             "rendered_files": rendered_files,
             "release_files": release_files,
             "images_to_tag": images_to_tag,
+            "image_identity": image_identity,
+            "images_missing": images_missing,
+            "local_image_ids": local_image_ids,
             "ship_plan": ship_plan,
             "containers_by_service": containers_by_service,
             "container_addresses": container_addresses,

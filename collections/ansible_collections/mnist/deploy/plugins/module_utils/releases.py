@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 
+from ansible_collections.mnist.deploy.plugins.module_utils import identity
 from ansible_collections.mnist.deploy.plugins.module_utils.services import MOUNTED
 
 HISTORY_FILE = "history.json"
@@ -151,8 +152,8 @@ def environment_rollback(decisions: dict, agree: bool = True) -> dict:
 def prune_plan(state: dict, keep: int, release: str, active: str) -> dict:
     """What to remove once RELEASE serves (ACTIVE served before it), keeping the newest KEEP releases.
 
-    {'releases': paths, 'images': image ids only the removed releases use, 'mounted': folders of the proxy's and
-    Prometheus's files no kept release names}. RELEASE and ACTIVE are always kept.
+    {'releases': paths, 'images': identities of the images only the removed releases use, 'mounted': folders of the
+    proxy's and Prometheus's files no kept release names}. RELEASE and ACTIVE are always kept.
     """
     if keep < 2:
         raise ValueError("keep at least the current and the previous release (keep >= 2)")
@@ -166,7 +167,7 @@ def prune_plan(state: dict, keep: int, release: str, active: str) -> dict:
     kept_releases = [entry for entry in releases if entry["id"] not in pruned_ids]
 
     def image_ids(entries):
-        return {image["id"] for entry in entries for image in (entry["record"] or {}).get("images", [])}
+        return {identity.of(image) for entry in entries for image in (entry["record"] or {}).get("images", [])}
 
     mounted = []
     for service in MOUNTED:
@@ -202,9 +203,9 @@ def gate_verdict(answers: list, running: int, expected: int, model: str, min_acc
     return f"gate failed: {'; '.join(problems)}; answers {'; '.join(json.dumps(a, sort_keys=True) for a in answers)}"
 
 
-def change_plan(current: dict | None, release: dict, files: dict, present: list) -> dict:
+def change_plan(current: dict | None, release: dict, files: dict, host_images: list) -> dict:
     """What deploying RELEASE (its FILES for this host) would change on a host serving CURRENT (its record, None on
-    a first deploy) whose engine has the image ids PRESENT.
+    a first deploy) whose engine holds HOST_IMAGES (docker_image_info's images).
 
     {'first': bool, 'same_release': bool, 'ship': images the host lacks, 'files': paths added, changed or removed,
     'replace': services whose containers would be replaced (a new image, or files they mount that changed)}.
@@ -220,17 +221,10 @@ def change_plan(current: dict | None, release: dict, files: dict, present: list)
     return {
         "first": not current,
         "same_release": current.get("id") == release["id"],
-        "ship": [image for image in release["images"] if image["id"] not in set(present)],
+        "ship": identity.missing(release["images"], host_images),
         "files": changed_files,
         "replace": sorted(replace),
     }
-
-
-def images_to_tag(images: list, present: list) -> list:
-    """The release's IMAGES ({service, ref, id}) whose id the engine has (PRESENT: docker_image_info's images) but
-    not under the name the compose file uses; an image not present is left to the ship step."""
-    tags = {image["Id"]: set(image.get("RepoTags") or []) for image in present}
-    return [image for image in images if image["id"] in tags and image["ref"] not in tags[image["id"]]]
 
 
 def _point(link: str, target: str, check: bool) -> bool:
