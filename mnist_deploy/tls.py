@@ -49,12 +49,18 @@ def _certificate(
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + VALIDITY)
         .add_extension(x509.BasicConstraints(ca=issuer is None, path_length=None), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
     )
+    # Key identifiers and key usage: what current clients' strict verification requires (Python 3.13's default
+    # context sets VERIFY_X509_STRICT and rejects a certificate without an Authority Key Identifier).
     if issuer is None:
         builder = builder.add_extension(
             x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
         )
     else:
+        builder = builder.add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), critical=False
+        ).add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False, False), critical=True)
         alt_names: list[x509.GeneralName] = []
         for entry in names:
             try:
@@ -67,6 +73,14 @@ def _certificate(
     return builder.sign(issuer_key, hashes.SHA256())
 
 
+def _has(certificate: x509.Certificate, extension: type[x509.ExtensionType]) -> bool:
+    try:
+        certificate.extensions.get_extension_for_class(extension)
+    except x509.ExtensionNotFound:
+        return False
+    return True
+
+
 def sandbox_certificates(hosts: list[str], out_dir: Path = SANDBOX_DIR, vars_file: Path = SANDBOX_VARS) -> Path:
     """Make a CA (kept across sandbox runs while it is valid) and a server certificate for HOSTS, localhost and
     127.0.0.1; write the certificate and key where the sandbox's inventory reads them. Returns the CA's PEM file."""
@@ -75,7 +89,8 @@ def sandbox_certificates(hosts: list[str], out_dir: Path = SANDBOX_DIR, vars_fil
     ca_cert: x509.Certificate | None = None
     if ca_pem.is_file() and ca_key_pem.is_file():
         ca_cert = x509.load_pem_x509_certificate(ca_pem.read_bytes())
-        if ca_cert.not_valid_after_utc - datetime.datetime.now(datetime.UTC) < datetime.timedelta(days=2):
+        expiring = ca_cert.not_valid_after_utc - datetime.datetime.now(datetime.UTC) < datetime.timedelta(days=2)
+        if expiring or not _has(ca_cert, x509.SubjectKeyIdentifier):  # an earlier CA made without key identifiers
             ca_cert = None
     if ca_cert is None:
         ca_key = _key()
