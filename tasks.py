@@ -88,7 +88,7 @@ def render(c: Context, env: str = "dev", tag: str = "") -> None:
     help={
         "ca_dir": CA_HELP,
         "training": "Also build the training image (torch, ~1 GB)",
-        "base_image": "Build FROM this image instead of the debootstrap base (when a registry is reachable)",
+        "base_image": "Build FROM this image instead of the debootstrap base (default: $MNIST_BASE_IMAGE if set)",
     }
 )
 @reports_errors
@@ -97,17 +97,17 @@ def build(c: Context, ca_dir: str = "", training: bool = False, base_image: str 
     from mnist_deploy import engine, images
 
     engine.ensure_engine()
-    if not base_image:
-        images.build_base()
+    base_image = base_image or images.base_image()
     services = list(images.SERVICES) + (["training"] if training else [])
-    built = images.build(services, Path(c.mnist.model_dir), _ca_dir(ca_dir), base_image or images.BASE_IMAGE)
+    built = images.build(services, Path(c.mnist.model_dir), _ca_dir(ca_dir), base_image)
     images.console.print(images.table(built))
 
 
 @task(help={"force": "Rebuild even if the base image exists"})
 @reports_errors
 def base(c: Context, force: bool = False) -> None:
-    """Build the Debian base image with debootstrap and the machine's own apt mirror (no registry)."""
+    """Build the Debian base image with debootstrap from the machine's own apt mirror (no registry), or the mirror
+    $MNIST_DEBIAN_MIRROR names (with $MNIST_DEBIAN_KEYRING off Debian: an Ubuntu runner)."""
     from mnist_deploy import engine, images
 
     engine.ensure_engine()

@@ -4,6 +4,7 @@
 # containers are not granted here).
 set -eu
 ssh-keygen -A >/dev/null
+mkdir -p /run/sshd  # /run is a fresh tmpfs on a target, as on a server after a reboot
 if [ "${1:-}" = engine ]; then
     dockerd >/var/log/dockerd.log 2>&1 &
 fi

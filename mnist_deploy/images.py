@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -48,14 +49,38 @@ class Built:
     seconds: float
 
 
+# For a controller that is not Debian 12 (an Ubuntu CI runner, a laptop): the Debian mirror to debootstrap from and
+# the keyring that signs it (Ubuntu's debian-archive-keyring package installs one), or an image to build FROM
+# instead of the debootstrap base (a team's registry's Debian 12). Unset, the machine's own apt configuration and
+# keyring serve.
+MIRROR_ENV, KEYRING_ENV, BASE_IMAGE_ENV = "MNIST_DEBIAN_MIRROR", "MNIST_DEBIAN_KEYRING", "MNIST_BASE_IMAGE"
+
+
 def apt_mirror(suite: str = SUITE) -> str:
-    """The machine's own Debian mirror, read from its apt configuration (a mirror serves every suite: the one that
-    names SUITE, else the one that names the machine's own)."""
+    """The Debian mirror: $MNIST_DEBIAN_MIRROR, else the machine's own, read from its apt configuration (a mirror
+    serves every suite: the one that names SUITE, else the one that names the machine's own)."""
+    if os.environ.get(MIRROR_ENV):
+        return os.environ[MIRROR_ENV]
     for name in dict.fromkeys((suite, SUITE)):
         found = _mirror_for(name)
         if found:
             return found
-    raise DeployError("no Debian mirror found in /etc/apt/sources.list.d/*.sources or /etc/apt/sources.list")
+    raise DeployError(
+        f"no Debian mirror found in /etc/apt/sources.list.d/*.sources or /etc/apt/sources.list: set {MIRROR_ENV} "
+        f"(and {KEYRING_ENV} off Debian), or {BASE_IMAGE_ENV} to build from a Debian 12 image you have"
+    )
+
+
+def base_image() -> str:
+    """The image every app image is built FROM: $MNIST_BASE_IMAGE when given (pulled when absent), else the
+    debootstrap base made here."""
+    given = os.environ.get(BASE_IMAGE_ENV, "")
+    if not given:
+        return build_base()
+    if not image_exists(given):
+        console.print(f"pulling the base image {given} ({BASE_IMAGE_ENV})")
+        run(["docker", "pull", given], quiet=True)
+    return given
 
 
 def _mirror_for(suite: str) -> str:
@@ -88,11 +113,12 @@ def build_base(force: bool = False, suite: str = SUITE) -> str:
         return tag
     provision.require("debootstrap", console.print)
     mirror = apt_mirror(suite)
-    console.print(f"[bold]Building {tag}[/] with debootstrap from the machine's mirror")
+    keyring = [f"--keyring={os.environ[KEYRING_ENV]}"] if os.environ.get(KEYRING_ENV) else []
+    console.print(f"[bold]Building {tag}[/] with debootstrap from {mirror}")
     with tempfile.TemporaryDirectory(prefix="mnist-rootfs-") as tmp:
         rootfs = Path(tmp) / "rootfs"
         run_logged(
-            ["debootstrap", "--variant=minbase", "--include=ca-certificates", suite, rootfs, mirror],
+            ["debootstrap", "--variant=minbase", "--include=ca-certificates", *keyring, suite, rootfs, mirror],
             BUILD_LOG,
             f"{tag}: debootstrap {suite}",
         )
@@ -190,9 +216,14 @@ def image_id(image: str) -> str:
 
 def image_identity(image: str) -> dict[str, Any]:
     """IMAGE's id on this engine, its identity on any engine (the collection's identity.py: ids differ between image
-    stores) and its layers (diff IDs, base first: a deploy ships a host only those it lacks), in one inspect."""
+    stores), its platform and its layers (diff IDs, base first: a deploy ships a host only those it lacks), in one inspect."""
     (inspect,) = json.loads(run(["docker", "image", "inspect", image], quiet=True))
-    return {"id": inspect["Id"], "identity": identity.identity(inspect), "layers": inspect["RootFS"]["Layers"]}
+    return {
+        "id": inspect["Id"],
+        "identity": identity.identity(inspect),
+        "platform": identity.platform(inspect),
+        "layers": inspect["RootFS"]["Layers"],
+    }
 
 
 def image_size(image: str) -> int:

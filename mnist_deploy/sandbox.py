@@ -42,10 +42,11 @@ ENGINE_FLAGS = [
 ]
 
 
-# systemd as PID 1 in a container on these machines (cgroup v1, hence the host's cgroup namespace): a fresh /run
-# at each start, as a server's is after a reboot. The containerd store needs /var/lib/containerd on a volume too
-# (overlay on overlay mounts fail with "invalid argument").
-SYSTEMD_FLAGS = ["--security-opt", "apparmor=unconfined", "--cgroupns=host", "--tmpfs", "/run", "--tmpfs", "/run/lock"]
+# A fresh /run at each start, as a server's is after a reboot (a stale docker.pid kept a restarted host's engine
+# down). systemd as PID 1 in a container on these machines needs the host's cgroup namespace (cgroup v1). The
+# containerd store needs /var/lib/containerd on a volume too (overlay on overlay mounts fail: "invalid argument").
+FRESH_RUN = ["--tmpfs", "/run", "--tmpfs", "/run/lock"]
+SYSTEMD_FLAGS = ["--security-opt", "apparmor=unconfined", "--cgroupns=host"]
 ENGINE_VOLUMES = {"bookworm": ("/var/lib/docker",), "trixie": ("/var/lib/docker", "/var/lib/containerd")}
 
 
@@ -145,7 +146,7 @@ def up(timeout: float = 90, flavour: str | None = None) -> list[str]:
         systemd = chosen[host] != "bookworm"
         run(
             ["docker", "run", "-d", "--name", container(host), "--hostname", host, "--label", LABEL]
-            + ["--network", NETWORK, "--network-alias", host, *ENGINE_FLAGS, *authorized, *volumes]
+            + ["--network", NETWORK, "--network-alias", host, *ENGINE_FLAGS, *FRESH_RUN, *authorized, *volumes]
             + (SYSTEMD_FLAGS if systemd else [])
             + [host_image(chosen[host])]
             + ([] if systemd else ["engine"]),

@@ -32,8 +32,8 @@ def ensure_images(tag: str, extra_ca_dir: Path | None, model_dir: Path = render.
     engine.ensure_engine()  # without it every image looks missing
     missing = [s for s in images.SERVICES if not images.image_exists(images.ref(s, tag))]
     if missing:
-        images.build_base()
-        console.print(images.table(images.build(missing, model_dir, extra_ca_dir, tag=tag)))
+        base = images.base_image()
+        console.print(images.table(images.build(missing, model_dir, extra_ca_dir, base, tag=tag)))
     else:
         console.print(f"all {len(images.SERVICES)} images present")
 

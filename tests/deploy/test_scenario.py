@@ -1,7 +1,8 @@
 """The deploy scenario on the sandbox, in order, as CI runs it (issue #6):
 
 sandbox up (target-1 Debian 12 on the classic image store, target-2 Debian 13 with systemd on the containerd store)
-→ bootstrap (target-2, whose engine and Compose came from Debian's packages: changed=0, same engine) → a dry run
+→ bootstrap (target-2, whose engine and Compose came from Debian's packages: only live-restore set, same engine;
+bootstrapped again, no host changes) → a dry run
 (--check) of the first deploy → deploy A → verify → deploy A again (changed=0; `plan` says nothing changes, the
 containerd host's other image ids notwithstanding), and in
 check mode → `plan` for B and a dry run of it → deploy B (a new model) while a concurrent deploy is refused by the
@@ -11,7 +12,8 @@ recovers → verify → rollback under a constant load through the proxy, not on
 killed copy left → A is back → a second rollback is refused (history holds nothing before A) → deploy a model that
 fails the gate → automatic rollback, A still serving → rollback to B by id (the failed release and its image are
 removed: the sandbox keeps two releases) → a deploy of A whose second host fails its gate returns the first host
-to B → sandbox down, nothing left.
+to B → target-2's engine restarted under load (no container stopped, no request failed) → target-1 rebooted (it
+serves again, verify passes, no redeploy) → sandbox down, nothing left.
 
 The steps share one sandbox and run in file order; each asserts what the previous left behind.
 """
@@ -53,11 +55,13 @@ def sandbox_hosts():
         deploy.playbook(ENV, "bootstrap", {}, check=True)  # fresh hosts: check mode must not trip on them
         changed = deploy.playbook(ENV, "bootstrap", {})
         kept = sandbox.engine_from_elsewhere(hosts)
-        # A host whose engine and Compose came from elsewhere: nothing installed, nothing copied, same engine.
-        assert changed[kept] == 0, changed
+        # A host whose engine and Compose came from elsewhere: nothing installed, nothing copied, same engine (it
+        # reloads its configuration: live-restore is the one change bootstrap makes there).
+        assert changed[kept] == 1, changed
         assert {host: dockerd_pid(host) for host in hosts} == engines
         assert on_host(kept, "test -e /usr/local/lib/docker/cli-plugins/docker-compose").returncode == 1
-        assert all(changed[host] > 0 for host in hosts if host != kept), changed  # they lacked Compose v2
+        assert all(changed[host] > 1 for host in hosts if host != kept), changed  # they lacked Compose v2
+        assert deploy.playbook(ENV, "bootstrap", {}) == {host: 0 for host in hosts}  # bootstrapped again: no change
         yield hosts
     finally:
         sandbox.down()
@@ -392,3 +396,66 @@ def test_the_release_records_say_who_deployed_what_and_when(sandbox_hosts, state
         assert {image["service"] for image in record["images"]} == {"backend", "frontend", "prometheus", "proxy"}
     result = json.loads(on_host("target-2", f"sudo cat {HOME}/current/release.json").stdout)
     assert result["id"] == state["b"]["id"]
+
+
+def stack_containers(host: str) -> dict[str, str]:
+    """{container id: when it started} for the stack's running containers on HOST."""
+    project = "--filter label=com.docker.compose.project=mnist-sandbox"
+    ids = on_host(host, f"sudo docker ps --quiet --no-trunc {project}").stdout.split()
+    assert ids, f"{host}: no container of the stack runs"
+    out = on_host(host, "sudo docker inspect --format '{{.Id}} {{.State.StartedAt}}' " + " ".join(ids)).stdout
+    return dict(line.split() for line in out.splitlines())
+
+
+def wait_healthy(host: str, timeout: float = 180) -> list[str]:
+    """Wait until every container of the stack on HOST runs and is healthy; their names and states otherwise."""
+    project = "--filter label=com.docker.compose.project=mnist-sandbox"
+    deadline = time.monotonic() + timeout
+    while True:
+        listing = on_host(host, f"sudo docker ps --all {project} --format '{{{{.Names}}}} {{{{.Status}}}}'")
+        states = listing.stdout.splitlines()
+        waiting = [line for line in states if "(healthy)" not in line]
+        if listing.returncode == 0 and states and not waiting:
+            return []
+        if time.monotonic() > deadline:
+            return waiting or [listing.stderr.strip() or "no container"]
+        time.sleep(2)
+
+
+def test_an_engine_restart_under_load_stops_no_container(sandbox_hosts, state, capsys):
+    """target-2's engine is restarted by systemd (what a package upgrade does) under constant load through its
+    proxy. With live-restore (bootstrap sets it) every container runs on, the same ones, and the proxy keeps the
+    replicas' addresses while Docker's DNS is away; the failed requests are counted and stated."""
+    host = "target-2"
+    before, engine = stack_containers(host), dockerd_pid(host)
+    assert on_host(host, "sudo docker info --format '{{.LiveRestoreEnabled}}'").stdout.strip() == "true"
+    load = rollout.start_load(host, connections=2, rate=20)
+    try:
+        time.sleep(3)
+        restart = on_host(host, "sudo systemctl restart docker")
+        assert restart.returncode == 0, restart.stderr
+        time.sleep(5)
+    finally:
+        out, _ = load.communicate(input="", timeout=60)
+    answers = [json.loads(line) for line in out.splitlines() if line.startswith("[")]
+    failed = [answer for answer in answers if answer[2] != 200]
+    with capsys.disabled():
+        print(f"\nengine restart on {host} under load: {len(answers)} requests, {len(failed)} failed {failed[:5]}")
+    assert dockerd_pid(host) != engine, "the engine did not restart"
+    assert stack_containers(host) == before, "containers were stopped or replaced by the engine's restart"
+    assert len(answers) > 100 and not failed, (len(answers), failed[:10])
+    assert wait_healthy(host) == []
+
+
+def test_a_rebooted_host_serves_again_without_a_redeploy(sandbox_hosts, state):
+    """target-1 restarts as a server reboots (every process gone, /run fresh): its engine comes back, and with it
+    every container of the stack (restart: unless-stopped), and `invoke verify` passes with no deploy."""
+    host = "target-1"
+    subprocess.run(["docker", "restart", "--time", "10", sandbox.container(host)], check=True, capture_output=True)
+    deadline = time.monotonic() + 90
+    while on_host(host, "true").returncode != 0:
+        assert time.monotonic() < deadline, f"{host} does not answer SSH after its restart"
+        time.sleep(1)
+    assert wait_healthy(host) == []
+    assert current_releases() == {host: state["b"]["id"] for host in sandbox_hosts}
+    verify()

@@ -1,5 +1,7 @@
 """mnist.deploy's engine decision: an engine already on a host is kept; only what is missing is added."""
 
+import json
+
 import pytest
 from ansible_collections.mnist.deploy.plugins.module_utils.engine import (
     candidate_version,
@@ -118,3 +120,21 @@ def test_the_compose_check_after_bootstrap_says_why_it_fails(printed, problem):
 def test_a_minimum_that_is_not_a_version_is_refused():
     with pytest.raises(ValueError, match="is not a version"):
         compose_problem("2.40.3", "latest")
+
+
+def test_daemon_json_gets_live_restore_and_keeps_what_the_owner_set():
+    from ansible_collections.mnist.deploy.plugins.module_utils.engine import daemon_config
+
+    owner = '{"features": {"containerd-snapshotter": true}, "log-driver": "journald"}'
+    config, changed = daemon_config(owner, {"live-restore": True})
+    assert changed and config == {
+        "features": {"containerd-snapshotter": True},
+        "log-driver": "journald",
+        "live-restore": True,
+    }
+    assert daemon_config(json.dumps(config), {"live-restore": True}) == (config, False)  # set once
+    assert daemon_config(None, {"live-restore": True}) == ({"live-restore": True}, True)  # no file yet
+    assert daemon_config("  \n", {"live-restore": True})[1]
+    for broken in ('{"live-restore": tru', '["live-restore"]'):
+        with pytest.raises(ValueError, match="mend it by hand"):
+            daemon_config(broken, {"live-restore": True})

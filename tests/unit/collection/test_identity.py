@@ -84,3 +84,15 @@ def test_the_same_archive_loaded_on_both_stores_has_two_ids_and_one_identity():
     (containerd,) = json.loads((DATA / "proxy-inspect-containerd.json").read_text())
     assert classic["Id"] != containerd["Id"]
     assert identity(classic) == identity(containerd)
+
+
+def test_a_host_of_another_machine_is_refused_naming_the_platforms():
+    from ansible_collections.mnist.deploy.plugins.filter.releases import platform_problem
+    from ansible_collections.mnist.deploy.plugins.module_utils.identity import platform
+
+    images = [{**image, "platform": platform(CLASSIC)} for image in RELEASE]
+    assert images[0]["platform"] == "linux/amd64"
+    assert platform_problem(images, {"OSType": "linux", "Architecture": "x86_64"}) == ""
+    problem = platform_problem(images, {"OSType": "linux", "Architecture": "aarch64"})
+    assert problem.startswith("the host's engine runs linux/arm64") and "backend (linux/amd64)" in problem
+    assert platform_problem(RELEASE, {"OSType": "linux", "Architecture": "aarch64"}) == ""  # recorded before platforms

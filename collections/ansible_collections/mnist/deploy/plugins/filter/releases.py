@@ -62,6 +62,11 @@ def image_identity(inspect):
     return identity.identity(dict(inspect))
 
 
+def platform_problem(images, host_info):
+    """Why a host whose engine is HOST_INFO (docker_host_info's) cannot run the release's IMAGES, '' if it can."""
+    return identity.platform_problem(list(images), dict(host_info))
+
+
 def images_missing(images, host_images):
     """The release's IMAGES a host holding HOST_IMAGES (docker_image_info's) lacks, on either image store."""
     return identity.missing(list(images), list(host_images))
@@ -124,6 +129,7 @@ class FilterModule:
             "images_to_tag": images_to_tag,
             "image_identity": image_identity,
             "images_missing": images_missing,
+            "platform_problem": platform_problem,
             "local_image_ids": local_image_ids,
             "ship_plan": ship_plan,
             "containers_by_service": containers_by_service,

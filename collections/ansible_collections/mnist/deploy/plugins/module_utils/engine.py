@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 
@@ -133,3 +134,21 @@ def plan(
         "problem": problem,
         "reason": reason,
     }
+
+
+def daemon_config(current: str | None, settings: dict) -> tuple[dict, bool]:
+    """The engine's daemon.json (CURRENT: its text, None when absent) with SETTINGS set, and whether that changes
+    it. Every other key is kept as the host's owner wrote it; a file that is not a JSON object is refused (ValueError)
+    rather than replaced: the engine would not start with it either way, and it is the owner's to mend."""
+    config: dict = {}
+    if current is not None and current.strip():
+        try:
+            config = json.loads(current)
+        except json.JSONDecodeError as exc:
+            raise ValueError(
+                f"daemon.json is not JSON ({exc}): mend it by hand, bootstrap does not replace it"
+            ) from exc
+        if not isinstance(config, dict):
+            raise ValueError("daemon.json is not a JSON object: mend it by hand, bootstrap does not replace it")
+    wanted = {**config, **settings}
+    return wanted, wanted != config

@@ -75,3 +75,23 @@ def local_ids(identities: list, host_images: list) -> list:
     """The ids the host's engine gives the images IDENTITIES name (those it holds), for removal."""
     held = index(host_images)
     return sorted({held[name]["id"] for name in identities if name in held})
+
+
+# `docker info` names the host's machine as `uname -m` does; images name their platform as Go does.
+GO_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386", "i386": "386"}
+
+
+def platform(inspect: dict) -> str:
+    """The platform an image is built for ('linux/amd64'), from its inspect."""
+    return f"{inspect.get('Os') or 'linux'}/{inspect.get('Architecture') or ''}"
+
+
+def platform_problem(images: list, host_info: dict) -> str:
+    """Why the host (docker_host_info's HOST_INFO) cannot run the release's IMAGES, '' when it can: an image built
+    for another platform would fail at start ("exec format error") after the deploy changed the host."""
+    machine = str(host_info.get("Architecture") or "")
+    host = f"{host_info.get('OSType') or 'linux'}/{GO_ARCH.get(machine, machine)}"
+    wrong = [f"{image['service']} ({image['platform']})" for image in images if image.get("platform", host) != host]
+    if not wrong:
+        return ""
+    return f"the host's engine runs {host}; the release's images are built for another platform: {', '.join(wrong)}"
