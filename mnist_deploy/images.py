@@ -216,7 +216,8 @@ def image_id(image: str) -> str:
 
 def image_identity(image: str) -> dict[str, Any]:
     """IMAGE's id on this engine, its identity on any engine (the collection's identity.py: ids differ between image
-    stores), its platform and its layers (diff IDs, base first: a deploy ships a host only those it lacks), in one inspect."""
+    stores), its platform and its layers (diff IDs, base first: a deploy ships a host only those it lacks), in one
+    inspect."""
     (inspect,) = json.loads(run(["docker", "image", "inspect", image], quiet=True))
     return {
         "id": inspect["Id"],
