@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from functools import partial, wraps
@@ -233,6 +234,15 @@ def lint(c: Context) -> None:
 REMOTE_ENV_HELP = "Inventory to deploy to: sandbox, staging or production"
 CHECK_HELP = "Dry run: ansible --check --diff, nothing changes on the hosts"
 LOCK_HELP = "First remove a deploy lock left by a deploy that died (the refusal says who held it)"
+AS_HELP = "Who the audit log names (default: $MNIST_OPERATOR, the sudo user or the login name): a CI job's actor"
+
+
+def _operator(name: str) -> None:
+    """`--as NAME`: the audit log names NAME for what this process does."""
+    if name:
+        from mnist_deploy import deploy
+
+        os.environ[deploy.OPERATOR_ENV] = name
 
 
 @task(
@@ -240,13 +250,15 @@ LOCK_HELP = "First remove a deploy lock left by a deploy that died (the refusal 
         "env": REMOTE_ENV_HELP,
         "break_lock": LOCK_HELP,
         "check": CHECK_HELP,
+        "as": AS_HELP,
     }
 )
 @reports_errors
-def deploy(c: Context, env: str = "sandbox", break_lock: bool = False, check: bool = False) -> None:
+def deploy(c: Context, env: str = "sandbox", break_lock: bool = False, check: bool = False, as_: str = "") -> None:
     """Ship the current release to every host of ENV, one at a time, gated; roll back a host that fails."""
     from mnist_deploy import deploy as deployer
 
+    _operator(as_)
     deployer.deploy(env, Path(c.mnist.model_dir), break_lock=break_lock, check=check)
 
 
@@ -269,14 +281,41 @@ def plan(c: Context, env: str = "sandbox") -> None:
         "to": "Release id to go back to (default: the previous one)",
         "break_lock": LOCK_HELP,
         "check": CHECK_HELP,
+        "as": AS_HELP,
     }
 )
 @reports_errors
-def rollback(c: Context, env: str = "sandbox", to: str = "", break_lock: bool = False, check: bool = False) -> None:
+def rollback(
+    c: Context, env: str = "sandbox", to: str = "", break_lock: bool = False, check: bool = False, as_: str = ""
+) -> None:
     """Re-activate the previous release (or --to ID) on every host of ENV, gated."""
     from mnist_deploy import deploy as deployer
 
+    _operator(as_)
     deployer.rollback(env, to, break_lock=break_lock, check=check)
+
+
+@task(
+    name="known-hosts",
+    help={"env": REMOTE_ENV_HELP, "yes": "Store the keys without asking (scripts that compared them otherwise)"},
+)
+@reports_errors
+def known_hosts(c: Context, env: str = "sandbox", yes: bool = False) -> None:
+    """Collect ENV's SSH host keys (the hosts' through the bastion), print their fingerprints and, once confirmed,
+    store them in build/ssh/ENV/known_hosts under the names the generated ssh_config uses (HostKeyAlias)."""
+    from mnist_deploy import ssh
+    from mnist_deploy.environment import Environment
+
+    found = ssh.scan_host_keys(env, Environment.read(env).hostvars)
+    for name, lines in found.items():
+        for fingerprint in ssh.fingerprints(lines):
+            print(f"{name:24} {fingerprint}")
+    if not yes:
+        if not sys.stdin.isatty():
+            raise Exit("error: compare the fingerprints with the hosts' own, then run again with --yes", code=2)
+        if input("Do these fingerprints match the hosts' own (ssh-keygen -lf /etc/ssh/ssh_host_*.pub)? [y/N] ") != "y":
+            raise Exit("error: nothing stored", code=2)
+    print(f"stored in {ssh.store_known_hosts(env, found)}")
 
 
 @task(help={"env": REMOTE_ENV_HELP})
@@ -372,6 +411,7 @@ ns = Collection(
     test,
     lint,
     bootstrap,
+    known_hosts,
     deploy,
     plan,
     rollback,

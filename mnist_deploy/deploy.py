@@ -32,8 +32,15 @@ IMAGE_CACHE = render.BUILD / "images"
 REMOTE_ENVS_EXCLUDED = ("dev",)
 
 
+# Who the audit log names: `invoke deploy --as NAME` (a CI job passes its actor) sets it for the process.
+OPERATOR_ENV = "MNIST_OPERATOR"
+
+
 def deployer() -> str:
-    return f"{getpass.getuser()}@{socket.gethostname()}"
+    """The human behind a deploy, for the audit log: $MNIST_OPERATOR (`--as`), else the user who ran sudo, else the
+    login name (on a bastion, the SSH user's), at this machine."""
+    name = os.environ.get(OPERATOR_ENV) or os.environ.get("SUDO_USER") or getpass.getuser()
+    return f"{name}@{socket.gethostname()}"
 
 
 def release_id(release: dict[str, Any]) -> str:

@@ -6,13 +6,16 @@ runs on the bastion itself) the hosts are reached directly.
 
 from __future__ import annotations
 
+import shlex
 import socket
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from mnist_deploy import render
 from mnist_deploy.environment import Environment
 from mnist_deploy.errors import DeployError
+from mnist_deploy.shell import run
 
 BASTION_MODES = ("through", "on")
 
@@ -114,3 +117,69 @@ def check_bastion(env: str, hostvars: dict[str, dict[str, Any]], timeout: float 
     if not greeting.startswith(b"SSH-"):
         said = "closed the connection" if not greeting else f"answered {greeting[:40]!r}, not an SSH greeting"
         raise DeployError(f"{where} cannot be reached: it {said}. Nothing was changed on any host.")
+
+
+def keyed(scan: str, name: str) -> list[str]:
+    """`ssh-keyscan` output's key lines, each keyed by NAME (the HostKeyAlias the ssh_config gives that host) instead
+    of the address and port scanned: ssh looks a host's key up by its alias."""
+    lines = []
+    for line in scan.splitlines():
+        fields = line.split()
+        if len(fields) >= 3 and not line.startswith("#"):
+            lines.append(" ".join([name, *fields[1:3]]))
+    return lines
+
+
+def _scan(command: list[str]) -> str:
+    """What a key scan printed; '' when it failed (the caller names the host)."""
+    try:
+        return run(command, quiet=True)
+    except DeployError:
+        return ""
+
+
+def scan_host_keys(env: str, hostvars: dict[str, dict[str, Any]], timeout: int = 10) -> dict[str, list[str]]:
+    """Every host's SSH keys as known_hosts lines keyed by the ssh_config's names: the bastion's scanned from here,
+    the others' from the bastion (`ssh-keyscan` run there over an SSH session that verifies the bastion's scanned
+    key), or from here when Ansible runs on the bastion. A host that gives no key is an error naming it."""
+    config = write_config(env, hostvars=hostvars)
+    found: dict[str, list[str]] = {}
+    endpoint = bastion_endpoint(env, hostvars)
+    bastion = f"mnist-bastion-{env}"
+    scan = ["ssh-keyscan", "-T", str(timeout)]
+    with tempfile.NamedTemporaryFile("w", prefix="known_hosts-", suffix=f"-{env}") as trusted:
+        if endpoint is not None:
+            address, port = endpoint
+            found[bastion] = keyed(_scan([*scan, "-p", str(port), address]), bastion)
+            trusted.write("\n".join(found[bastion]) + "\n")
+            trusted.flush()
+        for host, variables in sorted(hostvars.items()):
+            command = [*scan, "-p", str(variables.get("ansible_port", 22)), str(variables.get("ansible_host", host))]
+            if variables.get("mnist_bastion_mode", "through") == "through" and found.get(bastion):
+                ssh = ["ssh", "-F", str(config), "-o", f"UserKnownHostsFile={trusted.name}"]
+                command = [*ssh, "-o", "StrictHostKeyChecking=yes", bastion, shlex.join(command)]
+            found[host] = keyed(_scan(command), host)
+    missing = sorted(name for name, lines in found.items() if not lines)
+    if missing:
+        raise DeployError(f"no SSH host key from {', '.join(missing)} (unreachable, or no ssh-keyscan on the bastion)")
+    return found
+
+
+def fingerprints(lines: list[str]) -> list[str]:
+    """`ssh-keygen -l` of known_hosts LINES: 'SHA256:… (ED25519)' each, for the operator to compare."""
+    with tempfile.NamedTemporaryFile("w", suffix=".pub") as keys:
+        keys.write("\n".join(lines) + "\n")
+        keys.flush()
+        out = run(["ssh-keygen", "-l", "-f", keys.name], quiet=True)
+    return [" ".join((fields[1], fields[-1])) for fields in (line.split() for line in out.splitlines()) if fields]
+
+
+def store_known_hosts(env: str, found: dict[str, list[str]], out_root: Path = render.BUILD) -> Path:
+    """Write FOUND into ENV's known_hosts, replacing what it held for those names and keeping the others."""
+    path = known_hosts_path(env, out_root)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    kept = []
+    if path.is_file():
+        kept = [line for line in path.read_text().splitlines() if line.split(" ", 1)[0] not in found]
+    path.write_text("\n".join([*kept, *(line for lines in found.values() for line in lines)]) + "\n")
+    return path

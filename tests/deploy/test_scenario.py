@@ -36,6 +36,7 @@ import torch
 from app.mnist import store
 from bench import rollout
 from mnist_deploy import deploy, images, render, sandbox, ssh
+from mnist_deploy.environment import Environment
 from mnist_deploy.errors import DeployError
 
 pytestmark = pytest.mark.deploy
@@ -62,6 +63,12 @@ def sandbox_hosts():
         assert on_host(kept, "test -e /usr/local/lib/docker/cli-plugins/docker-compose").returncode == 1
         assert all(changed[host] > 1 for host in hosts if host != kept), changed  # they lacked Compose v2
         assert deploy.playbook(ENV, "bootstrap", {}) == {host: 0 for host in hosts}  # bootstrapped again: no change
+        # `invoke known-hosts`: the keys it scans (the targets' through the bastion) are those SSH learned, keyed by
+        # the same names (HostKeyAlias), so a team can pin them before the first connection.
+        found = ssh.scan_host_keys(ENV, Environment.read(ENV).hostvars)
+        assert set(found) == {f"mnist-bastion-{ENV}", *hosts}
+        learned = [line for line in ssh.known_hosts_path(ENV).read_text().splitlines() if line.strip()]
+        assert learned and all(line in found[line.split()[0]] for line in learned), (learned, found)
         yield hosts
     finally:
         sandbox.down()

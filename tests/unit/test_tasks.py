@@ -131,3 +131,28 @@ def test_plan_exits_1_on_an_error_so_that_2_keeps_meaning_changes(monkeypatch):
     with pytest.raises(Exit) as exc:
         tasks.plan(MockContext(Config(overrides={"mnist": {"model_dir": "models"}})), env="staging")
     assert exc.value.code == 1 and str(exc.value.message) == "error: the bastion cannot be reached"
+
+
+def test_host_keys_are_keyed_by_the_ssh_configs_names_and_replace_only_theirs(tmp_path):
+    from mnist_deploy import ssh
+
+    scan = (
+        "# target-1:22 SSH-2.0-OpenSSH_9.2\n[10.0.0.5]:2222 ssh-ed25519 AAAAC3Nza key1\n10.0.0.5 ssh-rsa AAAAB3 key2\n"
+    )
+    assert ssh.keyed(scan, "target-1") == ["target-1 ssh-ed25519 AAAAC3Nza", "target-1 ssh-rsa AAAAB3"]
+    path = ssh.known_hosts_path("sandbox", tmp_path)
+    path.parent.mkdir(parents=True)
+    path.write_text("target-1 ssh-ed25519 OLD\nother ssh-ed25519 KEPT\n")
+    ssh.store_known_hosts("sandbox", {"target-1": ["target-1 ssh-ed25519 NEW"]}, tmp_path)
+    assert path.read_text() == "other ssh-ed25519 KEPT\ntarget-1 ssh-ed25519 NEW\n"
+
+
+def test_the_audit_log_names_the_operator_given_with_as(monkeypatch):
+    from mnist_deploy import deploy
+
+    monkeypatch.delenv(deploy.OPERATOR_ENV, raising=False)
+    monkeypatch.setenv("SUDO_USER", "alice")
+    assert deploy.deployer().startswith("alice@")
+    monkeypatch.setattr(deploy, "deploy", lambda *args, **kwargs: None)
+    tasks.deploy(MockContext(Config(overrides={"mnist": {"model_dir": "models"}})), env="sandbox", as_="ci-bob")
+    assert deploy.deployer().startswith("ci-bob@")
