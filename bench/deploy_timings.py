@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench import releases  # noqa: E402
 from mnist_deploy import deploy, render, sandbox, ssh  # noqa: E402
+from mnist_deploy.environment import Environment  # noqa: E402
 
 # The figures issue 15 sets targets for, by their key in bench/results/deploy_timings.json.
 KEYS = {
@@ -72,6 +73,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model-b", type=Path, default=ROOT / "build" / "release-models" / "b")
     parser.add_argument("--hosts", type=int, default=2, help="sandbox hosts (2 are in the inventory; more are added)")
+    parser.add_argument(
+        "--flavour", choices=sandbox.FLAVOURS, help="every target of this flavour (default: the inventory's, mixed)"
+    )
     args = parser.parse_args()
     if args.hosts < 2:
         parser.error("--hosts: the sandbox has at least 2 hosts")
@@ -80,10 +84,11 @@ def main() -> int:
     if args.hosts > 2:
         more = {f"target-{n}": {"ansible_host": f"target-{n}"} for n in range(3, args.hosts + 1)}
         extra_hosts.write_text(json.dumps({"all": {"hosts": more}}, indent=2) + "\n")
+    flavours = sandbox.flavours(Environment.read(sandbox.ENV).hostvars, args.flavour)
     figures: dict[str, float] = {}
     changed: dict[str, Any] = {}
     try:
-        timed(f"sandbox up (bastion + {args.hosts} hosts)", sandbox.up, figures)
+        timed(f"sandbox up (bastion + {args.hosts} hosts)", lambda: sandbox.up(flavour=args.flavour), figures)
         timed("bootstrap (engine + Compose check)", lambda: deploy.playbook(sandbox.ENV, "bootstrap", {}), figures)
         cold = timed("cold deploy (images shipped)", lambda: deploy.deploy(sandbox.ENV, ROOT / "models"), figures)
         timed("floor: ansible all -m ping through the bastion", ping, figures)
@@ -107,8 +112,10 @@ def main() -> int:
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     summary = {KEYS[label]: round(seconds, 1) for label, seconds in figures.items() if label in KEYS}
-    document = {**summary, "hosts": args.hosts, "seconds": figures, "changed": changed}
+    document = {**summary, "hosts": args.hosts, "flavours": flavours, "seconds": figures, "changed": changed}
     name = "deploy_timings.json" if args.hosts == 2 else f"deploy_timings_{args.hosts}_hosts.json"
+    if args.flavour:
+        name = name.replace(".json", f"_{args.flavour}.json")
     (out / name).write_text(json.dumps(document, indent=2) + "\n")
     return 0
 
