@@ -295,6 +295,16 @@ def rollback(
     deployer.rollback(env, to, break_lock=break_lock, check=check)
 
 
+@task(help={"env": REMOTE_ENV_HELP, "keep": "Releases to keep per host (default: mnist_stack_keep_releases; >= 2)"})
+@reports_errors
+def prune(c: Context, env: str = "sandbox", keep: int = 0) -> None:
+    """Remove, on every host of ENV under its lock, the releases beyond the kept number, the images only they used
+    and what interrupted deploys left; on the controller, image archives interrupted deploys left."""
+    from mnist_deploy import deploy as deployer
+
+    deployer.console.print(deployer.prune(env, keep))
+
+
 @task(
     name="known-hosts",
     help={"env": REMOTE_ENV_HELP, "yes": "Store the keys without asking (scripts that compared them otherwise)"},
@@ -416,6 +426,7 @@ ns = Collection(
     plan,
     rollback,
     releases,
+    prune,
     lock,
     verify,
     images,

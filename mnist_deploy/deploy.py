@@ -313,6 +313,34 @@ def revert(env: str, release_id: str, run_id: str) -> None:
         console.print(f"[red]error:[/] the environment may serve two releases: {exc}")
 
 
+# A controller archive younger than this may belong to a deploy in progress (of another environment, say).
+STALE_ARCHIVE_S = 3600
+
+
+def prune(env: str, keep: int = 0) -> Table:
+    """Under the environment's lock, remove on every host the releases beyond the newest KEEP (the inventory's
+    mnist_stack_keep_releases when 0), the images only they used and what an interrupted deploy left; on the
+    controller, image archives an interrupted deploy left (older than an hour)."""
+    if keep == 1 or keep < 0:
+        raise DeployError("--keep must be at least 2: the current release and the one a rollback returns to")
+    locked_run(env, "prune", {"mnist_stack_keep_releases": keep} if keep else {}, check=False)
+    table = Table(title=f"Pruned on {env}")
+    for column in ("host", "releases kept", "releases removed", "images removed"):
+        table.add_column(column)
+    for row in host_results(env):
+        removed = [Path(path).name for path in row["pruned"]["releases"]]
+        table.add_row(row["host"], ", ".join(row["kept"]), ", ".join(removed) or "-", str(len(row["pruned"]["images"])))
+    stale = [
+        path
+        for path in IMAGE_CACHE.glob("*.tar*")
+        if path.is_file() and time.time() - path.stat().st_mtime > STALE_ARCHIVE_S
+    ]
+    for path in stale:
+        path.unlink()
+    table.caption = f"controller: {len(stale)} image archives left by interrupted deploys removed from {IMAGE_CACHE}"
+    return table
+
+
 def lock(env: str, release: bool = False) -> Table:
     """Who holds the environment's deploy lock on each host; with RELEASE, remove it first, whoever holds it."""
     playbook(env, "lock", {"mnist_stack_break_lock": release})

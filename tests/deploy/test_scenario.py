@@ -12,7 +12,8 @@ recovers → verify → rollback under a constant load through the proxy, not on
 killed copy left → A is back → a second rollback is refused (history holds nothing before A) → deploy a model that
 fails the gate → automatic rollback, A still serving → rollback to B by id (the failed release and its image are
 removed: the sandbox keeps two releases) → a deploy of A whose second host fails its gate returns the first host
-to B → target-2's engine restarted under load (no container stopped, no request failed) → target-1 rebooted (it
+to B → `invoke prune` keeps both releases and removes a stale controller archive → target-2's engine restarted under
+load (no container stopped, no request failed) → target-1 rebooted (it
 serves again, verify passes, no redeploy) → sandbox down, nothing left.
 
 The steps share one sandbox and run in file order; each asserts what the previous left behind.
@@ -403,6 +404,21 @@ def test_the_release_records_say_who_deployed_what_and_when(sandbox_hosts, state
         assert {image["service"] for image in record["images"]} == {"backend", "frontend", "prometheus", "proxy"}
     result = json.loads(on_host("target-2", f"sudo cat {HOME}/current/release.json").stdout)
     assert result["id"] == state["b"]["id"]
+
+
+def test_prune_keeps_the_current_and_previous_releases_and_removes_stale_archives(sandbox_hosts, state):
+    """`invoke prune`, under the environment's lock: with two releases kept, both stay (B current, A previous) and
+    their images with them; an image archive an interrupted deploy left on the controller hours ago goes."""
+    stale = deploy.IMAGE_CACHE / "0123456789ab.tar"
+    deploy.IMAGE_CACHE.mkdir(parents=True, exist_ok=True)
+    stale.write_bytes(b"left by a killed deploy")
+    os.utime(stale, (time.time() - 2 * deploy.STALE_ARCHIVE_S,) * 2)
+    table = render_table(deploy.prune(ENV, keep=2))
+    assert not stale.exists() and "1 image archives" in table, table
+    for row in deploy.host_results(ENV):
+        assert sorted(row["kept"]) == sorted([state["a"]["id"], state["b"]["id"]]) and row["pruned"]["images"] == []
+    assert current_releases() == {host: state["b"]["id"] for host in sandbox_hosts}
+    assert on_host("target-1", f"sudo test -e {HOME}/deploy.lock").returncode == 1, "prune kept the lock"
 
 
 def stack_containers(host: str) -> dict[str, str]:
