@@ -251,15 +251,29 @@ def _operator(name: str) -> None:
         "break_lock": LOCK_HELP,
         "check": CHECK_HELP,
         "as": AS_HELP,
+        "release": "Deploy this release as it ran elsewhere (its images, not rebuilt; ENV's files): promote it",
+        "force_reason": "With --release: deploy it although the environment it comes from never ran it, saying why",
     }
 )
 @reports_errors
-def deploy(c: Context, env: str = "sandbox", break_lock: bool = False, check: bool = False, as_: str = "") -> None:
-    """Ship the current release to every host of ENV, one at a time, gated; roll back a host that fails."""
+def deploy(
+    c: Context,
+    env: str = "sandbox",
+    break_lock: bool = False,
+    check: bool = False,
+    as_: str = "",
+    release: str = "",
+    force_reason: str = "",
+) -> None:
+    """Ship the current release to every host of ENV, one at a time, gated; roll back a host that fails. With
+    --release ID, promote the release ID (built once, run on the environment ENV promotes from)."""
     from mnist_deploy import deploy as deployer
 
     _operator(as_)
-    deployer.deploy(env, Path(c.mnist.model_dir), break_lock=break_lock, check=check)
+    if force_reason and not release:
+        raise Exit("error: --force-reason goes with --release ID", code=2)
+    model_dir = Path(c.mnist.model_dir)
+    deployer.deploy(env, model_dir, break_lock=break_lock, check=check, release_id=release, reason=force_reason)
 
 
 @task(help={"env": REMOTE_ENV_HELP})

@@ -29,6 +29,7 @@ from mnist_deploy.shell import console
 
 PLAYBOOKS = render.ROOT / "playbooks"
 IMAGE_CACHE = render.BUILD / "images"
+RELEASES = render.BUILD / "releases"  # every release assembled here, by id: what `deploy --release ID` promotes
 REMOTE_ENVS_EXCLUDED = ("dev",)
 
 
@@ -57,6 +58,12 @@ def assemble(env: str, model_dir: Path, extra_ca_dir: Path | None = None, out_ro
     model_version = store.current_version(model_dir)
     tag = images.release_tag(model_version)
     stack.ensure_images(tag, extra_ca_dir, model_dir)
+    return describe(env, tag, model_version, out_root)
+
+
+def describe(env: str, tag: str, model_version: str, out_root: Path = render.BUILD, **extra: str) -> dict:
+    """Render ENV for the images tagged TAG and describe that release (EXTRA: what a promotion adds), in
+    build/ENV/release.json and in build/releases/ID.json, where `invoke deploy --release ID` finds it."""
     env_dir = render.render(env, {"mnist_stack_image_tag": tag}, out_root)
     manifest = json.loads((env_dir / "manifest.json").read_text())
     release: dict[str, Any] = {
@@ -69,12 +76,70 @@ def assemble(env: str, model_dir: Path, extra_ca_dir: Path | None = None, out_ro
             for s, ref in ((s, images.ref(s, tag)) for s in images.SERVICES)
         ],
         "files": {host: entry["files"] for host, entry in manifest["hosts"].items()},
+        **extra,
     }
     release["id"] = release_id(release)
     release["assembled"] = datetime.now(UTC).isoformat(timespec="seconds")
     release["by"] = deployer()
-    (env_dir / "release.json").write_text(json.dumps(release, indent=2, sort_keys=True) + "\n")
+    text = json.dumps(release, indent=2, sort_keys=True) + "\n"
+    (env_dir / "release.json").write_text(text)
+    RELEASES.mkdir(parents=True, exist_ok=True)
+    (RELEASES / f"{release['id']}.json").write_text(text)
     return release
+
+
+def promote_from(env: str) -> str:
+    """The environment ENV's releases must have run in first (`mnist_deploy_promote_from` in its inventory)."""
+    values = {str(h.inventory.get("mnist_deploy_promote_from", "")) for h in Environment.read(env).hosts.values()}
+    if len(values) > 1:
+        raise DeployError(f"{env}'s hosts name different environments to promote from: {', '.join(sorted(values))}")
+    return values.pop() if values else ""
+
+
+def ran_everywhere(env: str, release: str) -> list[str]:
+    """The hosts of ENV whose history does not hold RELEASE (it never served there); [] when every host ran it."""
+    playbook(env, "releases", {})
+    return sorted(row["host"] for row in host_results(env) if release not in row.get("history", []))
+
+
+def promoted(env: str, source_id: str, reason: str = "") -> dict:
+    """The release SOURCE_ID (assembled on this controller for another environment, run there) for ENV: the very
+    images, not rebuilt, and ENV's files rendered from the same commit. Refused when the environment ENV promotes
+    from never ran it on every host, unless REASON is given (written to the hosts' audit logs)."""
+    path = RELEASES / f"{source_id}.json"
+    if not path.is_file():
+        raise DeployError(
+            f"release {source_id} was not assembled on this controller ({path} is missing): copy it, with its images "
+            f"(`docker save`/`docker load`), from the machine that built it"
+        )
+    source = json.loads(path.read_text())
+    head = images.git_sha()
+    if source["git_sha"] != head:
+        raise DeployError(
+            f"release {source_id} was built at commit {source['git_sha']}, this checkout is at {head}: "
+            f"`git checkout {source['git_sha']}` first (its templates render {env}'s files)"
+        )
+    for image in source["images"]:
+        if not images.image_exists(image["ref"]) or images.image_identity(image["ref"])["identity"] != image.get(
+            "identity"
+        ):
+            raise DeployError(
+                f"{image['ref']} of release {source_id} is not on this engine as it was built: `docker load` it "
+                f"from the machine that built it (a promoted release is never rebuilt)"
+            )
+    upstream = promote_from(env) or source["env"]
+    missing = [f"it was assembled for {source['env']}"] if source["env"] != upstream else []
+    if not missing:
+        missing = [f"{host} never ran it" for host in ran_everywhere(upstream, source_id)]
+    note = f"promoted from {source['env']} release {source_id}"
+    if missing:
+        if not reason:
+            raise DeployError(
+                f"{env} takes releases that ran on {upstream}, and release {source_id} did not ({'; '.join(missing)}): "
+                f"deploy it there first, or give --force-reason 'why' (written to every host's audit log)"
+            )
+        note += f", forced: {reason} ({'; '.join(missing)})"
+    return describe(env, source["image_tag"], source["model_version"], promoted_from=source_id, note=note)
 
 
 def playbook(
@@ -208,13 +273,16 @@ def summary(env: str, title: str, seconds: float) -> Table:
     return table
 
 
-def deploy(env: str, model_dir: Path, break_lock: bool = False, check: bool = False) -> dict[str, Any]:
-    """Assemble the release and roll it out host by host; print a table of what each host now serves.
+def deploy(
+    env: str, model_dir: Path, break_lock: bool = False, check: bool = False, release_id: str = "", reason: str = ""
+) -> dict[str, Any]:
+    """Assemble the release (or promote RELEASE_ID, built for another environment: `promoted`) and roll it out
+    host by host; print a table of what each host now serves.
 
     Return the release and each host's count of changed tasks.
     """
     started = time.monotonic()
-    release = assemble(env, model_dir)
+    release = promoted(env, release_id, reason) if release_id else assemble(env, model_dir)
     console.print(
         f"[bold]Release {release['id']}[/]: images {release['image_tag']}, model {release['model_version'][:12]}"
     )

@@ -12,7 +12,8 @@ recovers → verify → rollback under a constant load through the proxy, not on
 killed copy left → A is back → a second rollback is refused (history holds nothing before A) → deploy a model that
 fails the gate → automatic rollback, A still serving → rollback to B by id (the failed release and its image are
 removed: the sandbox keeps two releases) → a deploy of A whose second host fails its gate returns the first host
-to B → `invoke prune` keeps both releases and removes a stale controller archive → target-2's engine restarted under
+to B → B deployed again by id (`--release`: nothing changes) and the never-served killed release refused →
+`invoke prune` keeps both releases and removes a stale controller archive → target-2's engine restarted under
 load (no container stopped, no request failed) → target-1 rebooted (it
 serves again, verify passes, no redeploy) → sandbox down, nothing left.
 
@@ -271,7 +272,7 @@ def test_a_deploy_killed_mid_ship_is_named_by_the_next_and_its_lock_released(san
     changed what it serves, the next deploy is refused naming the dead one's lock and its age, `invoke lock
     --release` recovers, and the next deploy removes the partial archive (checked after the rollback below)."""
     killed_model = register_untrained(RELEASE_MODELS / "killed", padding_mb=200)  # a copy long enough to cut
-    deploy.assemble(ENV, RELEASE_MODELS / "killed")  # its images built here: the kill must land in the copy
+    state["killed"] = deploy.assemble(ENV, RELEASE_MODELS / "killed")  # images built here: the kill lands in the copy
     invoke = subprocess.Popen(
         [str(Path(sys.executable).parent / "invoke"), "deploy", f"--env={ENV}"],
         cwd=ROOT,
@@ -404,6 +405,18 @@ def test_the_release_records_say_who_deployed_what_and_when(sandbox_hosts, state
         assert {image["service"] for image in record["images"]} == {"backend", "frontend", "prometheus", "proxy"}
     result = json.loads(on_host("target-2", f"sudo cat {HOME}/current/release.json").stdout)
     assert result["id"] == state["b"]["id"]
+
+
+def test_a_release_is_promoted_as_it_ran_and_refused_where_it_never_ran(sandbox_hosts, state):
+    """`invoke deploy --release ID`: release B, which every host ran, deployed by id (its images as built, not
+    rebuilt; the files rendered again) is the release that serves: nothing changes. The killed deploy's release
+    was assembled but never served: refused, naming the hosts, with no host changed."""
+    outcome = deploy.deploy(ENV, MODELS_A, release_id=state["b"]["id"])
+    assert outcome["release"]["id"] == state["b"]["id"] and outcome["release"]["promoted_from"] == state["b"]["id"]
+    assert outcome["changed"] == {host: 0 for host in sandbox_hosts}
+    with pytest.raises(DeployError, match="target-1 never ran it; target-2 never ran it.*--force-reason"):
+        deploy.deploy(ENV, MODELS_A, release_id=state["killed"]["id"])
+    assert current_releases() == {host: state["b"]["id"] for host in sandbox_hosts}
 
 
 def test_prune_keeps_the_current_and_previous_releases_and_removes_stale_archives(sandbox_hosts, state):

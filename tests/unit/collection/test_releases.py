@@ -318,6 +318,8 @@ def test_the_audit_line_is_one_json_object():
         "by": "alice@ci",
         "host": "web-1",
     }
+    forced = audit_line("2026-12-02T10:00:00Z", "deploy", A, "alice@ci", "web-1", "hotfix, staging is down")
+    assert json.loads(forced)["note"] == "hotfix, staging is down"
 
 
 def test_running_containers_are_grouped_by_their_compose_service_oldest_first():

@@ -240,9 +240,11 @@ def _point(link: str, target: str, check: bool) -> bool:
     return True
 
 
-def audit_line(time: str, event: str, release: str, by: str, host: str) -> str:
-    """One line of the host's audit log: history, not state, so appending it is no change to the host."""
-    return json.dumps({"time": time, "event": event, "release": release, "by": by, "host": host})
+def audit_line(time: str, event: str, release: str, by: str, host: str, note: str = "") -> str:
+    """One line of the host's audit log: history, not state, so appending it is no change to the host. NOTE says
+    what the operator gave as the reason (a release deployed without the environment it is promoted from)."""
+    line = {"time": time, "event": event, "release": release, "by": by, "host": host}
+    return json.dumps({**line, "note": note} if note else line)
 
 
 def record(home: str, release: str, active: str, event: str, line: str, check: bool = False) -> dict:

@@ -40,6 +40,10 @@ options:
     description: The host's inventory name, for the audit log.
     type: str
     required: true
+  note:
+    description: The operator's reason, for the audit log ('' for none).
+    type: str
+    default: ""
   keep:
     description: How many releases to keep; 0 plans no prune.
     type: int
@@ -85,6 +89,7 @@ def main() -> None:
             "event": {"type": "str", "choices": ["deploy", "rollback", "failed"], "required": True},
             "by": {"type": "str", "default": "unknown"},
             "host": {"type": "str", "required": True},
+            "note": {"type": "str", "default": ""},
             "keep": {"type": "int", "default": 0},
         },
         supports_check_mode=True,
@@ -92,7 +97,7 @@ def main() -> None:
     p = module.params
     event = p["event"] + (" (already active)" if p["event"] != "failed" and p["active"] == p["release"] else "")
     line = audit_line(
-        datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), event, p["release"], p["by"], p["host"]
+        datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), event, p["release"], p["by"], p["host"], p["note"]
     )
     try:
         result = record(p["home"], p["release"], p["active"], p["event"], line, module.check_mode)

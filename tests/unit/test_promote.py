@@ -1,0 +1,64 @@
+"""Build once, promote: `invoke deploy --env=production --release ID` (mnist_deploy/deploy.py `promoted`)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mnist_deploy import deploy, images
+from mnist_deploy.errors import DeployError
+
+SOURCE = {
+    "id": "0123456789ab",
+    "env": "staging",
+    "git_sha": "c0ffee123456",
+    "image_tag": "c0ffee123456-a63674eff6c6",
+    "model_version": "a63674eff6c6" + "0" * 52,
+    "images": [{"service": "backend", "ref": "mnist-backend:c0ffee123456-a63674eff6c6", "identity": "sha256:1"}],
+}
+
+
+@pytest.fixture
+def controller(tmp_path, monkeypatch):
+    """A controller that assembled SOURCE for staging, whose engine holds its images, at its commit."""
+    monkeypatch.setattr(deploy, "RELEASES", tmp_path)
+    (tmp_path / "0123456789ab.json").write_text(json.dumps(SOURCE))
+    monkeypatch.setattr(images, "git_sha", lambda: "c0ffee123456")
+    monkeypatch.setattr(images, "image_exists", lambda ref: True)
+    monkeypatch.setattr(images, "image_identity", lambda ref: {"identity": "sha256:1"})
+    monkeypatch.setattr(deploy, "promote_from", lambda env: "staging")
+    described = []
+    monkeypatch.setattr(deploy, "describe", lambda env, tag, model, **extra: described.append((env, tag, extra)))
+    return described
+
+
+def test_a_release_staging_ran_is_promoted_with_its_own_images(controller, monkeypatch):
+    monkeypatch.setattr(deploy, "ran_everywhere", lambda env, release: [])
+    deploy.promoted("production", "0123456789ab")
+    [(env, tag, extra)] = controller
+    assert (env, tag) == ("production", SOURCE["image_tag"])
+    assert extra == {"promoted_from": "0123456789ab", "note": "promoted from staging release 0123456789ab"}
+
+
+def test_a_release_staging_never_ran_is_refused_unless_a_reason_is_given(controller, monkeypatch):
+    monkeypatch.setattr(deploy, "ran_everywhere", lambda env, release: ["web-2"])
+    with pytest.raises(DeployError, match="web-2 never ran it.*--force-reason"):
+        deploy.promoted("production", "0123456789ab")
+    assert controller == []
+    deploy.promoted("production", "0123456789ab", reason="hotfix, staging is down")
+    [(_, _, extra)] = controller
+    assert extra["note"].endswith("forced: hotfix, staging is down (web-2 never ran it)")
+
+
+def test_a_promotion_never_rebuilds_and_needs_the_releases_commit(controller, monkeypatch):
+    monkeypatch.setattr(deploy, "ran_everywhere", lambda env, release: [])
+    monkeypatch.setattr(images, "image_identity", lambda ref: {"identity": "sha256:rebuilt"})
+    with pytest.raises(DeployError, match="not on this engine as it was built.*never rebuilt"):
+        deploy.promoted("production", "0123456789ab")
+    monkeypatch.setattr(images, "git_sha", lambda: "fedcba987654")
+    with pytest.raises(DeployError, match="built at commit c0ffee123456.*git checkout c0ffee123456"):
+        deploy.promoted("production", "0123456789ab")
+    with pytest.raises(DeployError, match="was not assembled on this controller"):
+        deploy.promoted("production", "ba9876543210")
+    assert controller == []
