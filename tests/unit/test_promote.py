@@ -9,13 +9,14 @@ import pytest
 from mnist_deploy import deploy, images
 from mnist_deploy.errors import DeployError
 
+COMMIT, MODEL = "a" * 12, "b" * 64  # low-entropy stand-ins: real shas look like secrets to detect-secrets
 SOURCE = {
     "id": "0123456789ab",
     "env": "staging",
-    "git_sha": "c0ffee123456",
-    "image_tag": "c0ffee123456-a63674eff6c6",
-    "model_version": "a63674eff6c6" + "0" * 52,
-    "images": [{"service": "backend", "ref": "mnist-backend:c0ffee123456-a63674eff6c6", "identity": "sha256:1"}],
+    "git_sha": COMMIT,
+    "image_tag": f"{COMMIT}-{MODEL[:12]}",
+    "model_version": MODEL,
+    "images": [{"service": "backend", "ref": f"mnist-backend:{COMMIT}-{MODEL[:12]}", "identity": "sha256:1"}],
 }
 
 
@@ -24,7 +25,7 @@ def controller(tmp_path, monkeypatch):
     """A controller that assembled SOURCE for staging, whose engine holds its images, at its commit."""
     monkeypatch.setattr(deploy, "RELEASES", tmp_path)
     (tmp_path / "0123456789ab.json").write_text(json.dumps(SOURCE))
-    monkeypatch.setattr(images, "git_sha", lambda: "c0ffee123456")
+    monkeypatch.setattr(images, "git_sha", lambda: COMMIT)
     monkeypatch.setattr(images, "image_exists", lambda ref: True)
     monkeypatch.setattr(images, "image_identity", lambda ref: {"identity": "sha256:1"})
     monkeypatch.setattr(deploy, "promote_from", lambda env: "staging")
@@ -56,9 +57,9 @@ def test_a_promotion_never_rebuilds_and_needs_the_releases_commit(controller, mo
     monkeypatch.setattr(images, "image_identity", lambda ref: {"identity": "sha256:rebuilt"})
     with pytest.raises(DeployError, match="not on this engine as it was built.*never rebuilt"):
         deploy.promoted("production", "0123456789ab")
-    monkeypatch.setattr(images, "git_sha", lambda: "fedcba987654")
-    with pytest.raises(DeployError, match="built at commit c0ffee123456.*git checkout c0ffee123456"):
+    monkeypatch.setattr(images, "git_sha", lambda: "c" * 12)
+    with pytest.raises(DeployError, match=f"built at commit {COMMIT}.*git checkout {COMMIT}"):
         deploy.promoted("production", "0123456789ab")
     with pytest.raises(DeployError, match="was not assembled on this controller"):
-        deploy.promoted("production", "ba9876543210")
+        deploy.promoted("production", "f" * 12)
     assert controller == []

@@ -79,7 +79,8 @@ DATA = Path(__file__).with_name("data")
 
 def test_the_same_archive_loaded_on_both_stores_has_two_ids_and_one_identity():
     """`docker image inspect` of the proxy image on the controller (Docker 20.10, classic store) and after `docker
-    save` → `docker load` on a sandbox trixie host (Docker 26.1.5, containerd store), recorded as they printed."""
+    save` → `docker load` on a sandbox trixie host (Docker 26.1.5, containerd store), as they printed them, trimmed
+    to the fields an identity or a host index reads."""
     (classic,) = json.loads((DATA / "proxy-inspect-classic.json").read_text())
     (containerd,) = json.loads((DATA / "proxy-inspect-containerd.json").read_text())
     assert classic["Id"] != containerd["Id"]
