@@ -234,7 +234,15 @@ def lint(c: Context) -> None:
 REMOTE_ENV_HELP = "Inventory to deploy to: sandbox, staging or production"
 CHECK_HELP = "Dry run: ansible --check --diff, nothing changes on the hosts"
 LOCK_HELP = "First remove a deploy lock left by a deploy that died (the refusal says who held it)"
+BECOME_HELP = "Ask for the hosts' sudo password (a deploy user without passwordless sudo)"
 AS_HELP = "Who the audit log names (default: $MNIST_OPERATOR, the sudo user or the login name): a CI job's actor"
+
+
+def _become(ask: bool) -> None:
+    if ask:
+        from mnist_deploy import deploy
+
+        deploy.ask_become_pass()
 
 
 def _operator(name: str) -> None:
@@ -253,6 +261,7 @@ def _operator(name: str) -> None:
         "as": AS_HELP,
         "release": "Deploy this release as it ran elsewhere (its images, not rebuilt; ENV's files): promote it",
         "force_reason": "With --release: deploy it although the environment it comes from never ran it, saying why",
+        "ask_become_pass": BECOME_HELP,
     }
 )
 @reports_errors
@@ -264,12 +273,14 @@ def deploy(
     as_: str = "",
     release: str = "",
     force_reason: str = "",
+    ask_become_pass: bool = False,
 ) -> None:
     """Ship the current release to every host of ENV, one at a time, gated; roll back a host that fails. With
     --release ID, promote the release ID (built once, run on the environment ENV promotes from)."""
     from mnist_deploy import deploy as deployer
 
     _operator(as_)
+    _become(ask_become_pass)
     if force_reason and not release:
         raise Exit("error: --force-reason goes with --release ID", code=2)
     model_dir = Path(c.mnist.model_dir)
@@ -296,26 +307,41 @@ def plan(c: Context, env: str = "sandbox") -> None:
         "break_lock": LOCK_HELP,
         "check": CHECK_HELP,
         "as": AS_HELP,
+        "ask_become_pass": BECOME_HELP,
     }
 )
 @reports_errors
 def rollback(
-    c: Context, env: str = "sandbox", to: str = "", break_lock: bool = False, check: bool = False, as_: str = ""
+    c: Context,
+    env: str = "sandbox",
+    to: str = "",
+    break_lock: bool = False,
+    check: bool = False,
+    as_: str = "",
+    ask_become_pass: bool = False,
 ) -> None:
     """Re-activate the previous release (or --to ID) on every host of ENV, gated."""
     from mnist_deploy import deploy as deployer
 
     _operator(as_)
+    _become(ask_become_pass)
     deployer.rollback(env, to, break_lock=break_lock, check=check)
 
 
-@task(help={"env": REMOTE_ENV_HELP, "keep": "Releases to keep per host (default: mnist_stack_keep_releases; >= 2)"})
+@task(
+    help={
+        "env": REMOTE_ENV_HELP,
+        "keep": "Releases to keep per host (default: mnist_stack_keep_releases; >= 2)",
+        "ask_become_pass": BECOME_HELP,
+    }
+)
 @reports_errors
-def prune(c: Context, env: str = "sandbox", keep: int = 0) -> None:
+def prune(c: Context, env: str = "sandbox", keep: int = 0, ask_become_pass: bool = False) -> None:
     """Remove, on every host of ENV under its lock, the releases beyond the kept number, the images only they used
     and what interrupted deploys left; on the controller, image archives interrupted deploys left."""
     from mnist_deploy import deploy as deployer
 
+    _become(ask_become_pass)
     deployer.console.print(deployer.prune(env, keep))
 
 
@@ -389,12 +415,13 @@ def verify(c: Context, env: str = "sandbox", pytest_args: str = "") -> None:
     )
 
 
-@task(help={"env": REMOTE_ENV_HELP, "check": CHECK_HELP})
+@task(help={"env": REMOTE_ENV_HELP, "check": CHECK_HELP, "ask_become_pass": BECOME_HELP})
 @reports_errors
-def bootstrap(c: Context, env: str = "sandbox", check: bool = False) -> None:
+def bootstrap(c: Context, env: str = "sandbox", check: bool = False, ask_become_pass: bool = False) -> None:
     """Install the Docker engine and Compose v2 on every host of ENV (playbooks/bootstrap.yml)."""
     from mnist_deploy import deploy as deployer
 
+    _become(ask_become_pass)
     deployer.playbook(env, "bootstrap", {}, check=check)
 
 

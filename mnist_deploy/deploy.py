@@ -199,13 +199,29 @@ def playbook(
     return outcome(env, name, runner.rc, runner.stats or {}, last_failure)
 
 
+# The hosts' sudo password, when the deploy user has no passwordless sudo (`--ask-become-pass`): typed once, kept in
+# this process only, and given to each playbook's BECOME prompt by ansible-runner (never on disk or a command line).
+_BECOME: dict[str, str] = {}
+BECOME_PROMPT = r"^BECOME password.*:\s*?$"
+
+
+def ask_become_pass() -> None:
+    """Ask the operator for the hosts' sudo password, for every playbook this process runs."""
+    _BECOME["password"] = getpass.getpass("BECOME password (sudo on the hosts): ")
+
+
 def runner_options(env: str, name: str, extra_vars: Path, check: bool) -> dict[str, Any]:
-    """How ansible-runner runs playbooks/NAME.yml on ENV: this virtualenv's ansible-playbook, the project's config."""
+    """How ansible-runner runs playbooks/NAME.yml on ENV: this virtualenv's ansible-playbook, the project's config,
+    and the sudo password the operator typed, if any, for Ansible's BECOME prompt."""
+    become = {"passwords": {BECOME_PROMPT: _BECOME["password"]}} if _BECOME else {}
     return {
+        **become,
         "project_dir": str(render.ROOT),  # the inventories' relative paths (build/ssh/ENV/config) start here
         "playbook": str(PLAYBOOKS / f"{name}.yml"),
         "inventory": str(render.INVENTORIES / env),
-        "cmdline": f"-e @{extra_vars}" + (" --check --diff" if check else ""),
+        "cmdline": f"-e @{extra_vars}"
+        + (" --check --diff" if check else "")
+        + (" --ask-become-pass" if become else ""),
         "envvars": {
             # runner calls `ansible-playbook` by name: this virtualenv's comes first.
             "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -216,6 +217,18 @@ def test_ansible_runner_keeps_host_key_checking_and_uses_the_project_config(tmp_
     assert options["envvars"]["PATH"].startswith(str(Path(sys.executable).parent))  # this venv's ansible-playbook
     assert options["project_dir"] == str(render.ROOT)
     assert options["cmdline"] == f"-e @{tmp_path / 'vars.json'} --check --diff"
+    assert "passwords" not in options
+
+
+def test_a_typed_sudo_password_answers_ansibles_become_prompt_only(tmp_path, monkeypatch):
+    monkeypatch.setattr(deploy, "_BECOME", {})
+    monkeypatch.setattr(deploy.getpass, "getpass", lambda prompt: "typed-by-the-operator")
+    deploy.ask_become_pass()
+    options = deploy.runner_options("staging", "deploy", tmp_path / "vars.json", check=False)
+    assert options["cmdline"].endswith(" --ask-become-pass")
+    [(prompt, answer)] = options["passwords"].items()
+    assert answer == "typed-by-the-operator" and re.match(prompt, "BECOME password: ")
+    assert "typed-by-the-operator" not in json.dumps({k: v for k, v in options.items() if k != "passwords"})
 
 
 A, B, C = "aaaaaaaaaaaa", "bbbbbbbbbbbb", "cccccccccccc"
