@@ -74,7 +74,9 @@ def main() -> int:
     parser.add_argument("--model-b", type=Path, default=ROOT / "build" / "release-models" / "b")
     parser.add_argument("--hosts", type=int, default=2, help="sandbox hosts (2 are in the inventory; more are added)")
     parser.add_argument(
-        "--flavour", choices=sandbox.FLAVOURS, help="every target of this flavour (default: the inventory's, mixed)"
+        "--flavour",
+        choices=tuple(sandbox.FLAVOURS),
+        help="every target of this flavour (default: the inventory's, mixed)",
     )
     args = parser.parse_args()
     if args.hosts < 2:

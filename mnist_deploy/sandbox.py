@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from mnist_deploy import engine, images, render, ssh, tls
@@ -23,7 +24,6 @@ from mnist_deploy.errors import DeployError
 from mnist_deploy.shell import console, run, succeeds
 
 ENV = "sandbox"
-FLAVOURS = ("bookworm", "trixie")
 HOST_IMAGE = "mnist-sandbox-host:bookworm"  # the bastion's too
 NETWORK = "mnist-sandbox"
 BASTION = "mnist-sandbox-bastion"
@@ -47,7 +47,25 @@ ENGINE_FLAGS = [
 # containerd store needs /var/lib/containerd on a volume too (overlay on overlay mounts fail: "invalid argument").
 FRESH_RUN = ["--tmpfs", "/run", "--tmpfs", "/run/lock"]
 SYSTEMD_FLAGS = ["--security-opt", "apparmor=unconfined", "--cgroupns=host"]
-ENGINE_VOLUMES = {"bookworm": ("/var/lib/docker",), "trixie": ("/var/lib/docker", "/var/lib/containerd")}
+
+
+@dataclass(frozen=True)
+class Flavour:
+    """A kind of target, declared once: how its image is built and how its container runs."""
+
+    dockerfile: str  # docker/<dockerfile>.Dockerfile, FROM mnist-base:<the flavour's name>
+    recipe: tuple[str, ...]  # what under docker/ the image is made from (files, or folders taken whole)
+    engine_volumes: tuple[str, ...]  # where its engine keeps images, each on a volume
+    systemd: bool  # boots systemd (else the entrypoint starts the engine, given "engine")
+    own_compose: bool  # comes with Compose v2 from its own packages, as a team's server would
+
+
+FLAVOURS = {
+    "bookworm": Flavour("host", ("host.Dockerfile", "host-entrypoint.sh"), ("/var/lib/docker",), False, False),
+    "trixie": Flavour(
+        "host-trixie", ("host-trixie.Dockerfile", "sandbox"), ("/var/lib/docker", "/var/lib/containerd"), True, True
+    ),
+}
 
 
 def host_image(flavour: str) -> str:
@@ -57,9 +75,10 @@ def host_image(flavour: str) -> str:
 def recipe_hash(flavour: str) -> str:
     digest = hashlib.sha256()
     docker = render.ROOT / "docker"
-    recipe = [docker / "host.Dockerfile", docker / "host-entrypoint.sh"]
-    if flavour == "trixie":
-        recipe = [docker / "host-trixie.Dockerfile", *sorted(p for p in (docker / "sandbox").rglob("*") if p.is_file())]
+    recipe = []
+    for name in FLAVOURS[flavour].recipe:
+        path = docker / name
+        recipe += sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
     for path in recipe:
         digest.update(path.relative_to(docker).as_posix().encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:16]
@@ -75,8 +94,7 @@ def build_host_image(flavour: str = "bookworm") -> None:
             return
     base = images.build_base(suite=flavour)
     images.prepare_context(None, with_training=False)
-    dockerfile = "host" if flavour == "bookworm" else f"host-{flavour}"
-    images.docker_build(dockerfile, tag, {"BASE_IMAGE": base}, {"io.mnist.recipe": recipe})
+    images.docker_build(FLAVOURS[flavour].dockerfile, tag, {"BASE_IMAGE": base}, {"io.mnist.recipe": recipe})
 
 
 def flavours(hostvars: dict, only: str | None = None) -> dict[str, str]:
@@ -111,10 +129,10 @@ UPSTREAM_COMPOSE_PATH = "/usr/libexec/docker/cli-plugins/docker-compose"
 
 
 def engine_from_elsewhere(hosts: list[str], only: str | None = None) -> str:
-    """The target whose engine and Compose were installed before the toolkit came: the first trixie one, else the
-    last (which `up` gives Compose where Docker's package puts it)."""
+    """The target whose engine and Compose were installed before the toolkit came: the first whose flavour comes with
+    Compose, else the last (which `up` gives Compose where Docker's package puts it)."""
     chosen = flavours(Environment.read(ENV).hostvars, only)
-    return next((host for host in hosts if chosen[host] == "trixie"), hosts[-1])
+    return next((host for host in hosts if FLAVOURS[chosen[host]].own_compose), hosts[-1])
 
 
 def up(timeout: float = 90, flavour: str | None = None) -> list[str]:
@@ -140,19 +158,19 @@ def up(timeout: float = 90, flavour: str | None = None) -> list[str]:
     )
     run(["docker", "network", "connect", NETWORK, BASTION], quiet=True)
     for host in hosts:
+        kind = FLAVOURS[chosen[host]]
         volumes = []
-        for path in ENGINE_VOLUMES[chosen[host]]:
+        for path in kind.engine_volumes:
             volumes += ["-v", f"{container(host)}-{Path(path).name}:{path}"]
-        systemd = chosen[host] != "bookworm"
         run(
             ["docker", "run", "-d", "--name", container(host), "--hostname", host, "--label", LABEL]
             + ["--network", NETWORK, "--network-alias", host, *ENGINE_FLAGS, *FRESH_RUN, *authorized, *volumes]
-            + (SYSTEMD_FLAGS if systemd else [])
+            + (SYSTEMD_FLAGS if kind.systemd else [])
             + [host_image(chosen[host])]
-            + ([] if systemd else ["engine"]),
+            + ([] if kind.systemd else ["engine"]),
             quiet=True,
         )
-    if "trixie" not in chosen.values():
+    if not any(FLAVOURS[name].own_compose for name in chosen.values()):
         elsewhere = container(engine_from_elsewhere(hosts, flavour))
         run(["docker", "exec", elsewhere, "mkdir", "-p", str(Path(UPSTREAM_COMPOSE_PATH).parent)], quiet=True)
         run(["docker", "cp", engine.COMPOSE_PLUGIN, f"{elsewhere}:{UPSTREAM_COMPOSE_PATH}"], quiet=True)

@@ -159,9 +159,15 @@ def test_pruning_keeps_the_newest_the_serving_and_the_previous_release(home):
     assert plan["releases"] == [str(home / "releases" / A)]
     assert plan["images"] == ["sha-a"]  # sha-shared is still used by B and C
     assert plan["mounted"] == [str(home / "proxy" / "p1")]  # B still mounts Prometheus's m1
+    assert plan["kept"] == [C, B]
     # A rollback to A with C active keeps both of them, whatever their age: B goes.
     assert prune_plan(state, keep=2, release=A, active=C)["releases"] == [str(home / "releases" / B)]
-    assert prune_plan(state, keep=3, release=C, active=B) == {"releases": [], "images": [], "mounted": []}
+    assert prune_plan(state, keep=3, release=C, active=B) == {
+        "releases": [],
+        "images": [],
+        "mounted": [],
+        "kept": [C, B, A],
+    }
     with pytest.raises(ValueError, match="keep >= 2"):
         prune_plan(state, keep=1, release=C, active=B)
 

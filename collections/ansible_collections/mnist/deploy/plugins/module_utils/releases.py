@@ -153,7 +153,8 @@ def prune_plan(state: dict, keep: int, release: str, active: str) -> dict:
     """What to remove once RELEASE serves (ACTIVE served before it), keeping the newest KEEP releases.
 
     {'releases': paths, 'images': identities of the images only the removed releases use, 'mounted': folders of the
-    proxy's and Prometheus's files no kept release names}. RELEASE and ACTIVE are always kept.
+    proxy's and Prometheus's files no kept release names, 'kept': the ids of the releases kept}. RELEASE and ACTIVE
+    are always kept.
     """
     if keep < 2:
         raise ValueError("keep at least the current and the previous release (keep >= 2)")
@@ -178,6 +179,7 @@ def prune_plan(state: dict, keep: int, release: str, active: str) -> dict:
         "releases": [entry["path"] for entry in pruned],
         "images": sorted(image_ids(pruned) - image_ids(kept_releases)),
         "mounted": mounted,
+        "kept": [entry["id"] for entry in kept_releases],
     }
 
 
