@@ -137,29 +137,131 @@ def down(c: Context, env: str = "dev") -> None:
     stack.down(env)
 
 
-@task(help={"env": ENV_HELP})
-@reports_errors
-def status(c: Context, env: str = "dev") -> None:
-    """Each service's state and health, as a table."""
-    from mnist_deploy import stack
+HOST_HELP = "Only these hosts (comma-separated; default: every host of ENV)"
+OPS_BECOME_HELP = "Ask for the hosts' sudo password (a deploy user without passwordless sudo)"
 
-    stack.console.print(stack.status_table(env))
+
+def _fleet(env: str, host: str, ask_become_pass: bool) -> Any:
+    from mnist_deploy import deploy
+    from mnist_deploy.fleet import Fleet
+
+    _become(ask_become_pass)
+    return Fleet(env, [h for h in host.split(",") if h], become_password=deploy.become_password())
+
+
+def _report(problems: list[str], what: str) -> None:
+    """Each problem on one line on stderr; exit 1 when there is any."""
+    for problem in problems:
+        print(f"{what}: {problem}", file=sys.stderr)
+    if problems:
+        raise Exit(code=1)
+
+
+@task(help={"env": ENV_HELP, "host": HOST_HELP, "ask_become_pass": OPS_BECOME_HELP})
+@reports_errors
+def status(c: Context, env: str = "dev", host: str = "", ask_become_pass: bool = False) -> None:
+    """Per host: release, model version, each service's state, health and restarts, the proxy's backends in
+    rotation, disk free and the deploy lock's holder, as one table (through the bastion, Fabric). Exits 1 when
+    anything is unhealthy or unreachable."""
+    from mnist_deploy import operations
+    from mnist_deploy.shell import console
+
+    table, problems = operations.status(_fleet(env, host, ask_become_pass))
+    console.print(table)
+    _report(problems, "unhealthy")
 
 
 @task(
     help={
         "env": ENV_HELP,
-        "service": f"One of {', '.join(services.BY_NAME)} (default: all)",
-        "follow": "Keep following new lines",
+        "service": f"One of {', '.join(services.BY_NAME)}",
+        "host": HOST_HELP,
+        "since": "Only lines newer than this: 10m, 2h, or a timestamp",
+        "follow": "Keep following new lines (Ctrl-C ends)",
+        "tail": "At most this many lines per container (before --since applies)",
+        "ask_become_pass": OPS_BECOME_HELP,
     }
 )
 @reports_errors
-def logs(c: Context, service: str = "", env: str = "dev", follow: bool = True) -> None:
-    """Show a service's logs (and follow them)."""
-    from mnist_deploy import stack
+def logs(
+    c: Context,
+    service: str = "backend",
+    env: str = "dev",
+    host: str = "",
+    since: str = "",
+    follow: bool = False,
+    tail: int = 200,
+    ask_become_pass: bool = False,
+) -> None:
+    """A service's logs from every host, each line after its host and container: merged by time, or followed."""
+    from mnist_deploy import operations
 
-    args = ["logs", "--tail", "200"] + (["--follow"] if follow else []) + ([service] if service else [])
-    stack.compose(env, *args)
+    failed = operations.logs(_fleet(env, host, ask_become_pass), service, since=since, follow=follow, tail=tail)
+    _report(failed, "no logs")
+
+
+@task(
+    name="exec",
+    help={
+        "env": ENV_HELP,
+        "service": f"One of {', '.join(services.BY_NAME)}",
+        "host": HOST_HELP,
+        "ask_become_pass": OPS_BECOME_HELP,
+    },
+)
+@reports_errors
+def exec_(
+    c: Context, service: str = "backend", env: str = "dev", host: str = "", ask_become_pass: bool = False
+) -> None:
+    """Run the command after `--` in a running container of the service on each host (no TTY):
+    `invoke exec --env=staging --service backend -- python -c 'print(1)'`. Exits 1 if it failed anywhere."""
+    from mnist_deploy import operations
+
+    command = sys.argv[sys.argv.index("--") + 1 :] if "--" in sys.argv else []
+    failed = operations.exec_in(_fleet(env, host, ask_become_pass), service, command)
+    _report(failed, "failed")
+
+
+@task(help={"env": ENV_HELP, "last": "How many entries (0: all)", "ask_become_pass": OPS_BECOME_HELP})
+@reports_errors
+def audit(c: Context, env: str = "sandbox", last: int = 20, ask_become_pass: bool = False) -> None:
+    """Who deployed, rolled back or failed what, when: every host's audit log merged by time."""
+    from mnist_deploy import operations
+    from mnist_deploy.shell import console
+
+    table, problems = operations.audit(_fleet(env, "", ask_become_pass), last=last)
+    console.print(table)
+    _report(problems, "unreadable")
+
+
+@task(
+    help={
+        "env": ENV_HELP,
+        "service": f"One of {', '.join(('prometheus', 'grafana', 'backend', 'frontend'))}",
+        "host": "The host to reach (default: the first)",
+        "port": "The local port (default: a free one)",
+    }
+)
+@reports_errors
+def tunnel(c: Context, service: str = "prometheus", env: str = "sandbox", host: str = "", port: int = 0) -> None:
+    """Forward a local port through the bastion to a service a host publishes on its loopback; prints the URL and
+    holds the tunnel open until Ctrl-C."""
+    import signal
+    import time
+
+    from mnist_deploy import operations
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)  # a supervisor's stop closes the tunnel as Ctrl-C does
+    with operations.tunnel(_fleet(env, host, False), service, port) as url:
+        print(f"{service} on {env}: {url}  (Ctrl-C closes the tunnel)", flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            print("tunnel closed", flush=True)
 
 
 @task(help={"env": ENV_HELP, "volumes": "Also delete the data volumes (Prometheus history): asked by name only"})
@@ -199,7 +301,8 @@ def lint(c: Context) -> None:
     """Static checks and scans: ruff, mypy, yamllint, ansible-lint, shellcheck, hadolint, bandit, checkov,
     actionlint, detect-secrets."""
     bin_dir = Path(sys.executable).parent
-    files = c.run("git ls-files", hide=True, echo=False).stdout.split()
+    listed = c.run("git ls-files", hide=True, echo=False)
+    files = listed.stdout.split() if listed else []
     shell = [f for f in files if f.endswith(".sh") or f == ".ci/run"]
     dockerfiles = [f for f in files if f.endswith("Dockerfile")]
     for command in (
@@ -458,6 +561,9 @@ ns = Collection(
     down,
     status,
     logs,
+    exec_,
+    audit,
+    tunnel,
     clean,
     test,
     lint,

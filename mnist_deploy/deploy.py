@@ -210,6 +210,11 @@ def ask_become_pass() -> None:
     _BECOME["password"] = getpass.getpass("BECOME password (sudo on the hosts): ")
 
 
+def become_password() -> str | None:
+    """The hosts' sudo password the operator typed (`--ask-become-pass`), or None."""
+    return _BECOME.get("password")
+
+
 def runner_options(env: str, name: str, extra_vars: Path, check: bool) -> dict[str, Any]:
     """How ansible-runner runs playbooks/NAME.yml on ENV: this virtualenv's ansible-playbook, the project's config,
     and the sudo password the operator typed, if any, for Ansible's BECOME prompt."""
