@@ -119,11 +119,12 @@ def base(c: Context, force: bool = False) -> None:
 @reports_errors
 def up(c: Context, env: str = "dev", ca_dir: str = "") -> None:
     """Bring the stack up on the local engine (installing the engine and building images if needed)."""
-    from mnist_deploy import provision, stack
+    from mnist_deploy import operations, provision, stack
+    from mnist_deploy.fleet import Fleet
 
     provision.ensure("up", stack.console.print)
     variables = stack.up(env, extra_ca_dir=_ca_dir(ca_dir))
-    stack.console.print(stack.status_table(env))
+    stack.console.print(operations.status(Fleet(env))[0])
     for label, url in stack.urls(variables).items():
         stack.console.print(f"{label:>11}: {url}")
 

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import Any
-
-from rich.table import Table
 
 from mnist_deploy import engine, images, render
 from mnist_deploy.environment import Environment
@@ -80,33 +77,6 @@ def urls(variables: dict[str, Any]) -> dict[str, str]:
 
 def down(env: str = "dev", volumes: bool = False, out_root: Path = render.BUILD) -> None:
     compose(env, "down", "--remove-orphans", *(["--volumes"] if volumes else []), out_root=out_root)
-
-
-def services(env: str, out_root: Path = render.BUILD) -> list[dict[str, Any]]:
-    output = compose(env, "ps", "--all", "--format", "json", out_root=out_root, quiet=True)
-    rows = [json.loads(line) for line in output.splitlines() if line.strip().startswith("{")]
-    if len(rows) == 1 and isinstance(rows[0], list):
-        rows = rows[0]
-    return sorted(rows, key=lambda r: r.get("Name", ""))
-
-
-def status_table(env: str) -> Table:
-    table = Table(title=f"Stack {env}")
-    for column in ("service", "container", "state", "health", "ports"):
-        table.add_column(column)
-    for row in services(env):
-        health = row.get("Health") or "-"
-        colour = {"healthy": "green", "unhealthy": "red", "starting": "yellow"}.get(health, "white")
-        table.add_row(
-            row.get("Service", ""),
-            row.get("Name", ""),
-            row.get("State", ""),
-            f"[{colour}]{health}[/]",
-            row.get("Publishers")
-            and ", ".join(f"{p['URL']}:{p['PublishedPort']}" for p in row["Publishers"] if p.get("PublishedPort"))
-            or "-",
-        )
-    return table
 
 
 def clean(env: str = "dev", volumes: bool = False, out_root: Path = render.BUILD) -> list[str]:

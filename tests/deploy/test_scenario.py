@@ -15,7 +15,9 @@ removed: the sandbox keeps two releases) → a deploy of A whose second host fai
 to B → B deployed again by id (`--release`: nothing changes) and the never-served killed release refused →
 `invoke prune` keeps both releases and removes a stale controller archive → target-2's engine restarted under
 load (no container stopped, no request failed) → target-1 rebooted (it
-serves again, verify passes, no redeploy) → sandbox down, nothing left.
+serves again, verify passes, no redeploy; `invoke status` reported it unreachable while it was off) → sandbox
+down, nothing left. Before the engine restart, the fleet is operated through the bastion (status, audit, exec,
+logs, a tunnel; unknown and changed host keys refused).
 
 The steps share one sandbox and run in file order; each asserts what the previous left behind.
 """
@@ -32,6 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import torch
 
@@ -434,6 +437,65 @@ def test_prune_keeps_the_current_and_previous_releases_and_removes_stale_archive
     assert on_host("target-1", f"sudo test -e {HOME}/deploy.lock").returncode == 1, "prune kept the lock"
 
 
+def invoke(*args: str) -> subprocess.CompletedProcess[str]:
+    """`invoke ARGS` as an operator types it (this checkout, this virtualenv)."""
+    command = [str(Path(sys.executable).parent / "invoke"), *args]
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False, timeout=120)
+
+
+def test_the_fleet_is_operated_through_the_bastion_with_pinned_host_keys(sandbox_hosts, state, tmp_path):
+    """Fabric through the bastion: `invoke status` shows both hosts healthy on B, `audit` merges their logs, `exec`
+    runs in a backend container on each host, `logs` merges the proxies' lines, `tunnel` reaches a Prometheus that
+    publishes nothing on its host. A host key missing from the pinned known_hosts, then a changed one, is refused
+    naming the host and what to do, and the other host still answers."""
+    status = invoke("status", f"--env={ENV}")
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert status.stdout.count(state["b"]["id"]) == len(sandbox_hosts) and "backends 2/2 in rotation" in status.stdout
+    audit = invoke("audit", f"--env={ENV}", "--last", "0")
+    assert audit.returncode == 0, audit.stderr
+    assert all(event in audit.stdout for event in ("deploy", "rollback", "failed", deploy.deployer()))
+    ran = invoke("exec", f"--env={ENV}", "--service", "backend", "--", "python", "-c", "print('answer', 6 * 7)")
+    assert ran.returncode == 0 and sorted(ran.stdout.splitlines()) == [f"{h} | answer 42" for h in sandbox_hosts]
+    assert invoke("exec", f"--env={ENV}", "--service", "backend", "--", "false").returncode == 1
+    logs = invoke("logs", f"--env={ENV}", "--service", "proxy", "--tail", "5")
+    assert logs.returncode == 0 and {line.split()[0] for line in logs.stdout.splitlines()} == set(sandbox_hosts)
+
+    tunnel = subprocess.Popen(
+        [str(Path(sys.executable).parent / "invoke"), "tunnel", f"--env={ENV}", "--service", "prometheus"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = tunnel.stdout.readline().split()[3]  # "prometheus on sandbox: URL  (Ctrl-C closes the tunnel)"
+        up = httpx.get(f"{url}api/v1/query", params={"query": "up"}, timeout=10).json()
+        assert up["status"] == "success" and up["data"]["result"], up
+    finally:
+        tunnel.terminate()
+        assert tunnel.wait(timeout=30) == 0
+
+    pinned = ssh.known_hosts_path(ENV)
+    kept = pinned.read_text()
+    other = tmp_path / "key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)
+    changed = [
+        f"target-2 {' '.join(other.with_suffix('.pub').read_text().split()[:2])}"
+        if line.startswith("target-2 ")
+        else line
+        for line in kept.splitlines()
+    ]
+    try:
+        pinned.write_text("\n".join(line for line in kept.splitlines() if not line.startswith("target-2 ")) + "\n")
+        refused = invoke("status", f"--env={ENV}")
+        assert refused.returncode == 1 and "target-1 " in refused.stdout, refused.stdout
+        assert "target-2: refused: target-2's host key" in refused.stderr and "invoke known-hosts" in refused.stderr
+        pinned.write_text("\n".join(changed) + "\n")
+        refused = invoke("status", f"--env={ENV}")
+        assert refused.returncode == 1 and "target-2: refused: the host key CHANGED" in refused.stderr, refused.stderr
+    finally:
+        pinned.write_text(kept)
+
+
 def stack_containers(host: str) -> dict[str, str]:
     """{container id: when it started} for the stack's running containers on HOST."""
     project = "--filter label=com.docker.compose.project=mnist-sandbox"
@@ -487,7 +549,11 @@ def test_a_rebooted_host_serves_again_without_a_redeploy(sandbox_hosts, state):
     """target-1 restarts as a server reboots (every process gone, /run fresh): its engine comes back, and with it
     every container of the stack (restart: unless-stopped), and `invoke verify` passes with no deploy."""
     host = "target-1"
-    subprocess.run(["docker", "restart", "--time", "10", sandbox.container(host)], check=True, capture_output=True)
+    subprocess.run(["docker", "stop", "--time", "10", sandbox.container(host)], check=True, capture_output=True)
+    down = invoke("status", f"--env={ENV}")  # while it is off: reported, and the other host still answers
+    assert down.returncode == 1 and f"{host}: unreachable from the bastion" in down.stderr, down.stderr
+    assert "target-2 " in down.stdout and state["b"]["id"] in down.stdout
+    subprocess.run(["docker", "start", sandbox.container(host)], check=True, capture_output=True)
     deadline = time.monotonic() + 90
     while on_host(host, "true").returncode != 0:
         assert time.monotonic() < deadline, f"{host} does not answer SSH after its restart"
