@@ -15,6 +15,8 @@ import socket
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,7 @@ from typing import Any
 from rich.table import Table
 
 from app.mnist import store
-from mnist_deploy import engine, images, render, ssh, stack
+from mnist_deploy import engine, images, notify, render, ssh, stack
 from mnist_deploy.environment import Environment
 from mnist_deploy.errors import DeployError
 from mnist_deploy.shell import console
@@ -303,16 +305,47 @@ def deploy(
     Return the release and each host's count of changed tasks.
     """
     started = time.monotonic()
-    release = promoted(env, release_id, reason) if release_id else assemble(env, model_dir)
-    console.print(
-        f"[bold]Release {release['id']}[/]: images {release['image_tag']}, model {release['model_version'][:12]}"
-    )
-    extra = {"mnist_stack_release": release, "mnist_stack_break_lock": break_lock}
-    try:
-        changed = locked_run(env, "deploy", extra, check)
-    finally:
-        console.print(summary(env, f"Deploy of {release['id']}", time.monotonic() - started))
+    with notified(env, "deploy", started, check) as told:
+        release = promoted(env, release_id, reason) if release_id else assemble(env, model_dir)
+        told["release"] = release
+        console.print(
+            f"[bold]Release {release['id']}[/]: images {release['image_tag']}, model {release['model_version'][:12]}"
+        )
+        extra = {"mnist_stack_release": release, "mnist_stack_break_lock": break_lock}
+        try:
+            changed = locked_run(env, "deploy", extra, check)
+        finally:
+            console.print(summary(env, f"Deploy of {release['id']}", time.monotonic() - started))
     return {"release": release, "changed": changed}
+
+
+@contextmanager
+def notified(env: str, action: str, started: float, check: bool) -> Iterator[dict[str, Any]]:
+    """Post the outcome of the ACTION run inside to ENV's webhooks (not for a dry run); the run may name its
+    release (`told["release"]`) once assembled. The webhooks are read and checked first, so a wrong one stops the
+    run before any host changes; one that fails to answer only warns."""
+    hooks = [] if check else notify.webhooks(env)
+    told: dict[str, Any] = {}
+    error = ""
+    try:
+        yield told
+    except DeployError as exc:
+        error = str(exc)
+        raise
+    finally:
+        if hooks:
+            payload = notify.message(
+                env,
+                action,
+                deployer(),
+                time.monotonic() - started,
+                host_results(env),
+                error=error,
+                release=told["release"]["id"] if "release" in told else "",
+                model_version=told["release"]["model_version"] if "release" in told else "",
+            )
+            for warning in notify.send(hooks, payload):
+                console.print(f"[yellow]warning:[/] {warning} (the {action}'s result stands)")
 
 
 def plan(env: str, model_dir: Path) -> tuple[Table, bool]:
@@ -352,11 +385,12 @@ def rollback(env: str, to: str = "", break_lock: bool = False, check: bool = Fal
     started = time.monotonic()
     if to and (len(to) != 12 or any(c not in "0123456789abcdef" for c in to)):
         raise DeployError(f"--to {to!r} is not a release id (12 hex digits; `invoke releases --env={env}` lists them)")
-    try:
-        extra = {"mnist_stack_rollback_to": to, "mnist_stack_break_lock": break_lock}
-        return locked_run(env, "rollback", extra, check)
-    finally:
-        console.print(summary(env, "Rollback", time.monotonic() - started))
+    with notified(env, "rollback", started, check):  # the release: the one every host returned to
+        try:
+            extra = {"mnist_stack_rollback_to": to, "mnist_stack_break_lock": break_lock}
+            return locked_run(env, "rollback", extra, check)
+        finally:
+            console.print(summary(env, "Rollback", time.monotonic() - started))
 
 
 def locked_run(env: str, name: str, extra: dict[str, Any], check: bool) -> dict[str, int]:

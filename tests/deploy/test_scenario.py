@@ -19,11 +19,15 @@ serves again, verify passes, no redeploy; `invoke status` reported it unreachabl
 down, nothing left. Before the engine restart, the fleet is operated through the bastion (status, audit, exec,
 logs, a tunnel; unknown and changed host keys refused).
 
+Every deploy and rollback posts to the sandbox's webhook, a receiver run here: deploy A, the failed deploy and the
+rollback are checked as it got them, and a webhook answering 500 only warns.
+
 The steps share one sandbox and run in file order; each asserts what the previous left behind.
 """
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import subprocess
@@ -40,7 +44,7 @@ import torch
 
 from app.mnist import store
 from bench import rollout
-from mnist_deploy import deploy, images, render, sandbox, ssh
+from mnist_deploy import deploy, images, notify, render, sandbox, ssh
 from mnist_deploy.environment import Environment
 from mnist_deploy.errors import DeployError
 
@@ -86,6 +90,41 @@ def sandbox_hosts():
 @pytest.fixture(scope="module")
 def state() -> dict[str, Any]:
     return {}
+
+
+class Receiver(http.server.ThreadingHTTPServer):
+    """The sandbox's webhook (inventories/sandbox/group_vars/all/notify.yml): keeps what deploys post; answers
+    `status` (set 500 to play a broken webhook)."""
+
+    def __init__(self, port: int) -> None:
+        self.posted: list[dict[str, Any]] = []
+        self.status = 200
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                receiver.posted.append({"path": self.path, **json.loads(body)})
+                self.send_response(receiver.status)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", port), Handler)
+
+
+@pytest.fixture(scope="module")
+def webhook():
+    url = notify.webhooks(ENV)[0].url
+    server = Receiver(int(url.split(":")[2].split("/")[0]))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def on_host(host: str, command: str) -> subprocess.CompletedProcess[str]:
@@ -164,22 +203,32 @@ def register_untrained(model_dir: Path, padding_mb: int = 0) -> str:
     return store.register(model_dir, onnx_bytes, metadata)
 
 
-def test_deploy_release_a_to_every_host(sandbox_hosts, state):
+def test_deploy_release_a_to_every_host(sandbox_hosts, state, webhook):
     dry = deploy.deploy(ENV, MODELS_A, check=True)  # a first deploy's dry run: it would change every host
     assert all(dry["changed"][host] > 0 for host in sandbox_hosts), dry["changed"]
     assert current_releases() == {host: "" for host in sandbox_hosts}, "the dry run changed a host"
     outcome = deploy.deploy(ENV, MODELS_A)
     state["a"] = outcome["release"]
     assert current_releases() == {host: state["a"]["id"] for host in sandbox_hosts}
+    # The team's webhook heard of it, once: who deployed what, the result, each host.
+    (told,) = webhook.posted
+    assert told["path"] == "/deploys" and told["result"] == "succeeded" and told["action"] == "deploy"
+    assert told["release"] == state["a"]["id"] and told["model_version"] == state["a"]["model_version"]
+    assert told["by"] == deploy.deployer() and {h["host"] for h in told["hosts"]} == set(sandbox_hosts)
 
 
 def test_release_a_passes_the_testinfra_checks(sandbox_hosts, state):
     verify()
 
 
-def test_deploying_the_same_release_again_changes_nothing(sandbox_hosts, state):
-    outcome = deploy.deploy(ENV, MODELS_A)
-    assert outcome["release"]["id"] == state["a"]["id"]
+def test_deploying_the_same_release_again_changes_nothing(sandbox_hosts, state, webhook, capfd):
+    webhook.status = 500  # a broken webhook: a warning, not a failed deploy
+    try:
+        outcome = deploy.deploy(ENV, MODELS_A)
+    finally:
+        webhook.status = 200
+    assert "webhook sandbox-receiver answered HTTP 500 (the deploy's result stands)" in capfd.readouterr().out
+    assert outcome["release"]["id"] == state["a"]["id"] and len(webhook.posted) == 2
     assert outcome["changed"] == {host: 0 for host in sandbox_hosts}
     table, anything = deploy.plan(ENV, MODELS_A)
     assert not anything, render_table(table)
@@ -318,7 +367,7 @@ def test_release_b_passes_the_testinfra_checks(sandbox_hosts, state):
     verify()
 
 
-def test_rollback_brings_release_a_back_without_failing_a_request(sandbox_hosts, state):
+def test_rollback_brings_release_a_back_without_failing_a_request(sandbox_hosts, state, webhook):
     deploy.rollback(ENV, check=True)
     assert current_releases() == {host: state["b"]["id"] for host in sandbox_hosts}, "check mode changed a host"
     # Constant load on target-1's proxy (HTTPS, from the bastion) while its replicas are replaced one at a time.
@@ -331,6 +380,8 @@ def test_rollback_brings_release_a_back_without_failing_a_request(sandbox_hosts,
     failed = [answer for answer in answers if answer[2] != 200]
     assert len(answers) > 500 and not failed, (len(answers), failed[:10])
     assert current_releases() == {host: state["a"]["id"] for host in sandbox_hosts}
+    told = webhook.posted[-1]
+    assert (told["action"], told["result"], told["release"]) == ("rollback", "succeeded", state["a"]["id"])
     assert kept_containers() == state["kept"], "the rollback replaced the proxy or Prometheus"
     assert {host: leftovers(host) for host in sandbox_hosts} == {host: [] for host in sandbox_hosts}
     verify()
@@ -345,7 +396,7 @@ def test_a_second_rollback_goes_no_further_than_history_and_changes_nothing(sand
     assert on_host("target-1", f"sudo test -e {HOME}/deploy.lock").returncode == 1, "the refused rollback kept a lock"
 
 
-def test_a_release_failing_the_gate_is_rolled_back_automatically(sandbox_hosts, state, capfd):
+def test_a_release_failing_the_gate_is_rolled_back_automatically(sandbox_hosts, state, capfd, webhook):
     bad = register_untrained(RELEASE_MODELS / "bad")
     state["bad_backend"] = f"mnist-backend:{images.release_tag(bad)}"
     with pytest.raises(DeployError, match="deploy on sandbox failed"):
@@ -357,6 +408,9 @@ def test_a_release_failing_the_gate_is_rolled_back_automatically(sandbox_hosts, 
     assert current_releases() == {host: state["a"]["id"] for host in sandbox_hosts}
     audit = on_host("target-1", f"sudo tail -n 3 {HOME}/audit.log").stdout
     assert '"event": "failed"' in audit
+    told = webhook.posted[-1]
+    assert (told["action"], told["result"]) == ("deploy", "failed") and "gate failed" in told["error"], told
+    assert told["model_version"] == bad and told["text"].startswith("❌")
     verify()
     state["bad_backend_id"] = images.image_id(state["bad_backend"])
 
