@@ -12,7 +12,7 @@ PIP_LOG := build/logs/venv.log
 
 venv: $(STAMP)
 
-$(STAMP): requirements.txt app/backend/requirements.txt app/frontend/requirements.txt app/training/requirements.txt
+$(STAMP): requirements.txt requirements-ops.txt app/backend/requirements.txt app/frontend/requirements.txt app/training/requirements.txt
 	$(PYTHON) -m mnist_deploy.provision venv
 	$(PYTHON) -m venv $(VENV)
 	@mkdir -p build/logs

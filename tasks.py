@@ -552,8 +552,40 @@ def sandbox_down(c: Context) -> None:
     print(f"removed {len(removed)} sandbox containers")
 
 
+@task(
+    name="setup",
+    help={
+        "env": REMOTE_ENV_HELP,
+        "release": "Hand this release over too (its record and image archives: the bastion has no engine)",
+        "copy_key": "Copy the inventory's SSH key to the bastion (else the bastion must hold it already)",
+    },
+)
+@reports_errors
+def bastion_setup(c: Context, env: str = "sandbox", release: str = "", copy_key: bool = False) -> None:
+    """Install the toolkit on ENV's bastion (wheels, a virtualenv, the checkout at the commit, the inventory and
+    pinned host keys), and with --release hand it a release built here, so Ansible runs on the bastion."""
+    from mnist_deploy import bastion
+
+    checkout = bastion.setup(env, release, copy_key=copy_key)
+    print(f"bastion ready: {checkout}; run tasks there with `invoke bastion.run --env={env} -- TASK ...`")
+
+
+@task(name="run", help={"env": REMOTE_ENV_HELP, "as_": AS_HELP})
+@reports_errors
+def bastion_run(c: Context, env: str = "sandbox", as_: str = "") -> None:
+    """Run the invoke task after `--` on ENV's bastion (Ansible there reaches the hosts directly):
+    `invoke bastion.run --env=production -- deploy --env=production --release ID`."""
+    from mnist_deploy import bastion
+
+    args = sys.argv[sys.argv.index("--") + 1 :] if "--" in sys.argv else []
+    code = bastion.run(env, args, as_ or bastion.operator())
+    if code:
+        raise Exit(code=code)
+
+
 images = Collection("images", base)
 sandbox_tasks = Collection("sandbox", sandbox_up, sandbox_down)
+bastion_tasks = Collection("bastion", bastion_setup, bastion_run)
 ns = Collection(
     train,
     render,
@@ -579,4 +611,5 @@ ns = Collection(
     verify,
     images,
     sandbox_tasks,
+    bastion_tasks,
 )

@@ -10,6 +10,6 @@ COLLECTIONS = Path(__file__).resolve().parent.parent / "collections"
 if str(COLLECTIONS) not in sys.path:
     sys.path.append(str(COLLECTIONS))
 
-from ansible_collections.mnist.deploy.plugins.module_utils import identity, rules, services  # noqa: E402
+from ansible_collections.mnist.deploy.plugins.module_utils import archive, identity, rules, services  # noqa: E402
 
-__all__ = ["identity", "rules", "services"]
+__all__ = ["archive", "identity", "rules", "services"]

@@ -24,7 +24,7 @@ from typing import Any
 from rich.table import Table
 
 from app.mnist import store
-from mnist_deploy import engine, images, notify, render, ssh, stack
+from mnist_deploy import bundle, engine, images, notify, render, ssh, stack
 from mnist_deploy.environment import Environment
 from mnist_deploy.errors import DeployError
 from mnist_deploy.shell import console
@@ -63,9 +63,17 @@ def assemble(env: str, model_dir: Path, extra_ca_dir: Path | None = None, out_ro
     return describe(env, tag, model_version, out_root)
 
 
-def describe(env: str, tag: str, model_version: str, out_root: Path = render.BUILD, **extra: str) -> dict:
+def describe(
+    env: str,
+    tag: str,
+    model_version: str,
+    out_root: Path = render.BUILD,
+    images_of: list[dict[str, Any]] | None = None,
+    **extra: str,
+) -> dict:
     """Render ENV for the images tagged TAG and describe that release (EXTRA: what a promotion adds), in
-    build/ENV/release.json and in build/releases/ID.json, where `invoke deploy --release ID` finds it."""
+    build/ENV/release.json and in build/releases/ID.json, where `invoke deploy --release ID` finds it. The images
+    are inspected on this engine, or IMAGES_OF (a promoted release's, as they were built) are the release's."""
     env_dir = render.render(env, {"mnist_stack_image_tag": tag}, out_root)
     manifest = json.loads((env_dir / "manifest.json").read_text())
     release: dict[str, Any] = {
@@ -73,7 +81,8 @@ def describe(env: str, tag: str, model_version: str, out_root: Path = render.BUI
         "image_tag": tag,
         "git_sha": tag.split("-")[0],
         "model_version": model_version,
-        "images": [
+        "images": images_of
+        or [
             {"service": s, "ref": ref, **images.image_identity(ref)}
             for s, ref in ((s, images.ref(s, tag)) for s in images.SERVICES)
         ],
@@ -108,20 +117,25 @@ def promoted(env: str, source_id: str, reason: str = "") -> dict:
     """The release SOURCE_ID (assembled on this controller for another environment, run there) for ENV: the very
     images, not rebuilt, and ENV's files rendered from the same commit. Refused when the environment ENV promotes
     from never ran it on every host, unless REASON is given (written to the hosts' audit logs)."""
+    bundled = bundle.load(source_id)  # a release handed over with its images (a bastion has no engine)
     path = RELEASES / f"{source_id}.json"
-    if not path.is_file():
+    if bundled is not None:
+        source, folder = bundled
+    elif path.is_file():
+        source, folder = json.loads(path.read_text()), None
+    else:
         raise DeployError(
-            f"release {source_id} was not assembled on this controller ({path} is missing): copy it, with its images "
-            f"(`docker save`/`docker load`), from the machine that built it"
+            f"release {source_id} was not assembled on this controller ({path} is missing) and no bundle of it is "
+            f"here ({bundle.folder(source_id)}): hand it over with `invoke bastion.setup --release {source_id}`, or "
+            f"copy it with its images (`docker save`/`docker load`) from the machine that built it"
         )
-    source = json.loads(path.read_text())
     head = images.git_sha()
     if source["git_sha"] != head:
         raise DeployError(
             f"release {source_id} was built at commit {source['git_sha']}, this checkout is at {head}: "
             f"`git checkout {source['git_sha']}` first (its templates render {env}'s files)"
         )
-    for image in source["images"]:
+    for image in source["images"] if folder is None else []:
         if not images.image_exists(image["ref"]) or images.image_identity(image["ref"])["identity"] != image.get(
             "identity"
         ):
@@ -141,7 +155,15 @@ def promoted(env: str, source_id: str, reason: str = "") -> dict:
                 f"deploy it there first, or give --force-reason 'why' (written to every host's audit log)"
             )
         note += f", forced: {reason} ({'; '.join(missing)})"
-    return describe(env, source["image_tag"], source["model_version"], promoted_from=source_id, note=note)
+    release = describe(
+        env,
+        source["image_tag"],
+        source["model_version"],
+        images_of=source["images"],
+        promoted_from=source_id,
+        note=note,
+    )
+    return {**release, "archives": str(folder / "images")} if folder is not None else release
 
 
 def playbook(
@@ -312,6 +334,8 @@ def deploy(
             f"[bold]Release {release['id']}[/]: images {release['image_tag']}, model {release['model_version'][:12]}"
         )
         extra = {"mnist_stack_release": release, "mnist_stack_break_lock": break_lock}
+        if "archives" in release:  # ship from the release's bundle, not from an engine
+            extra["mnist_stack_image_archives"] = release.pop("archives")
         try:
             changed = locked_run(env, "deploy", extra, check)
         finally:

@@ -163,7 +163,12 @@ def prepare_context(extra_ca_dir: Path | None, with_training: bool) -> None:
         run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "torch==2.13.0", "-d", WHEELHOUSE])
 
 
+REVISION = ROOT / "REVISION"  # the commit of a checkout without its history (`invoke bastion.setup` writes it)
+
+
 def git_sha() -> str:
+    if not (ROOT / ".git").exists() and REVISION.is_file():
+        return REVISION.read_text().strip()
     sha = run(["git", "rev-parse", "--short=12", "HEAD"], cwd=ROOT, quiet=True).strip()
     dirty = run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, quiet=True)
     if dirty:

@@ -1,11 +1,13 @@
 """One ssh_config per environment, written from its inventory: Ansible and testinfra both connect with it.
 
 With `mnist_bastion_mode: through` every host is reached with ProxyJump through the bastion; with `on` (Ansible
-runs on the bastion itself) the hosts are reached directly.
+runs on the bastion itself) the hosts are reached directly. The mode is chosen where the toolkit runs, not in the
+committed inventory: $MNIST_BASTION_MODE, which `invoke bastion.run` sets on the bastion, overrides the inventory's.
 """
 
 from __future__ import annotations
 
+import os
 import shlex
 import socket
 import tempfile
@@ -18,6 +20,12 @@ from mnist_deploy.errors import DeployError
 from mnist_deploy.shell import run
 
 BASTION_MODES = ("through", "on")
+MODE_ENV = "MNIST_BASTION_MODE"
+
+
+def bastion_mode(variables: dict[str, Any]) -> str:
+    """How a host is reached from here: $MNIST_BASTION_MODE, else the inventory's mnist_bastion_mode (through)."""
+    return os.environ.get(MODE_ENV) or str(variables.get("mnist_bastion_mode", "through"))
 
 
 def config_path(env: str, out_root: Path = render.BUILD) -> Path:
@@ -40,9 +48,12 @@ def config_text(env: str, hostvars: dict[str, dict[str, Any]], out_root: Path = 
     for host, variables in sorted(hostvars.items()):
         if variables.get("ansible_connection") == "local":
             raise DeployError(f"{env}/{host} is a local host: there is nothing to reach over SSH")
-        mode = variables.get("mnist_bastion_mode", "through")
+        mode = bastion_mode(variables)
         if mode not in BASTION_MODES:
-            raise DeployError(f"{env}/{host}: mnist_bastion_mode is {mode!r}; choose one of {', '.join(BASTION_MODES)}")
+            raise DeployError(
+                f"{env}/{host}: the bastion mode is {mode!r} ({MODE_ENV} or mnist_bastion_mode); "
+                f"choose one of {', '.join(BASTION_MODES)}"
+            )
         common = [
             f"  IdentityFile {_path(variables['mnist_ssh_identity_file'])}",
             "  IdentitiesOnly yes",
@@ -92,7 +103,7 @@ def write_config(env: str, out_root: Path = render.BUILD, hostvars: dict[str, di
 def bastion_endpoint(env: str, hostvars: dict[str, dict[str, Any]]) -> tuple[str, int] | None:
     """The bastion's address and port when the hosts are reached through it; None when Ansible runs on it."""
     for variables in hostvars.values():
-        if variables.get("mnist_bastion_mode", "through") == "through":
+        if bastion_mode(variables) == "through":
             return str(variables["mnist_bastion_host"]), int(variables.get("mnist_bastion_port", 22))
     return None
 
@@ -155,7 +166,7 @@ def scan_host_keys(env: str, hostvars: dict[str, dict[str, Any]], timeout: int =
             trusted.flush()
         for host, variables in sorted(hostvars.items()):
             command = [*scan, "-p", str(variables.get("ansible_port", 22)), str(variables.get("ansible_host", host))]
-            if variables.get("mnist_bastion_mode", "through") == "through" and found.get(bastion):
+            if bastion_mode(variables) == "through" and found.get(bastion):
                 ssh = ["ssh", "-F", str(config), "-o", f"UserKnownHostsFile={trusted.name}"]
                 command = [*ssh, "-o", "StrictHostKeyChecking=yes", bastion, shlex.join(command)]
             found[host] = keyed(_scan(command), host)

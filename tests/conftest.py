@@ -1,9 +1,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
 import pytest
+
+if TYPE_CHECKING:  # numpy is imported where used: `invoke verify` runs on a bastion that has no numpy
+    import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -12,6 +15,8 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 @pytest.fixture(scope="session")
 def mnist_sample() -> tuple[np.ndarray, np.ndarray]:
     """The first 500 images of the real MNIST test set, uint8 (500, 28, 28), and their labels."""
+    import numpy as np
+
     with np.load(FIXTURES / "mnist_test_500.npz") as npz:
         return npz["images"], npz["labels"]
 

@@ -53,8 +53,19 @@ def test_ssh_config_on_the_bastion_reaches_hosts_directly(tmp_path):
 def test_ssh_config_refuses_an_unknown_bastion_mode(tmp_path):
     hostvars = copy.deepcopy(HOSTVARS)
     hostvars["web-1"]["mnist_bastion_mode"] = "via"
-    with pytest.raises(DeployError, match="mnist_bastion_mode is 'via'"):
+    with pytest.raises(DeployError, match="the bastion mode is 'via'"):
         ssh.config_text("staging", hostvars, tmp_path)
+
+
+def test_the_bastion_mode_is_chosen_where_the_toolkit_runs(tmp_path, monkeypatch):
+    """On the bastion (`invoke bastion.run` sets MNIST_BASTION_MODE=on) the hosts are reached directly, whatever
+    the committed inventory says."""
+    through = ssh.config_text("staging", HOSTVARS, tmp_path)
+    assert "ProxyJump mnist-bastion-staging" in through
+    monkeypatch.setenv(ssh.MODE_ENV, "on")
+    on = ssh.config_text("staging", HOSTVARS, tmp_path)
+    assert "ProxyJump" not in on and "Host mnist-bastion-staging" not in on
+    assert ssh.bastion_endpoint("staging", HOSTVARS) is None
 
 
 def test_every_remote_inventory_writes_an_ssh_config(tmp_path):

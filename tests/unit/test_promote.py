@@ -39,7 +39,11 @@ def test_a_release_staging_ran_is_promoted_with_its_own_images(controller, monke
     deploy.promoted("production", "0123456789ab")
     [(env, tag, extra)] = controller
     assert (env, tag) == ("production", SOURCE["image_tag"])
-    assert extra == {"promoted_from": "0123456789ab", "note": "promoted from staging release 0123456789ab"}
+    assert extra == {
+        "promoted_from": "0123456789ab",
+        "note": "promoted from staging release 0123456789ab",
+        "images_of": SOURCE["images"],  # as they were built: not inspected again
+    }
 
 
 def test_a_release_staging_never_ran_is_refused_unless_a_reason_is_given(controller, monkeypatch):

@@ -5,7 +5,7 @@ import json
 import tarfile
 
 import pytest
-from ansible_collections.mnist.deploy.plugins.filter.releases import ship_plan
+from ansible_collections.mnist.deploy.plugins.filter.releases import made_on_controller, ship_plan
 from ansible_collections.mnist.deploy.plugins.module_utils.archive import (
     archive_name,
     cut_archive,
@@ -108,3 +108,20 @@ def test_the_plan_says_which_layers_of_an_image_to_ship_the_host_holds():
     assert [(image["service"], image["skip"]) for image in plan["ship"]] == [("backend", [BASE])]
     ids_only = [{"Id": image["Id"]} for image in HOST]  # no layers known: nothing to leave out
     assert change_plan({}, release, {}, ids_only)["ship"] == [RELEASE[0]]
+
+
+def test_a_deploy_exports_into_its_cache_and_removes_what_it_made():
+    [backend] = ship_plan(RELEASE, HOST, CLASSIC, cache="/c")
+    assert backend["export"] and backend["cut"]
+    assert (backend["source_path"], backend["archive_path"]) == ("/c/cccccccccccc.tar", f"/c/{backend['archive']}")
+    assert made_on_controller([backend], "/c") == sorted(["/c/cccccccccccc.tar", f"/c/{backend['archive']}"])
+
+
+def test_a_release_bundle_is_shipped_from_and_never_removed():
+    """A bastion with no engine: the bundle's archives are the sources; only the cut archives are the deploy's."""
+    [classic] = ship_plan(RELEASE, HOST, CLASSIC, cache="/c", archives="/bundle/images")
+    assert not classic["export"] and classic["source_path"] == "/bundle/images/cccccccccccc.tar"
+    assert made_on_controller([classic], "/c") == [f"/c/{classic['archive']}"]
+    [whole] = ship_plan(RELEASE, HOST, CONTAINERD, compress=False, cache="/c", archives="/bundle/images")
+    assert not whole["cut"] and whole["archive_path"] == "/bundle/images/cccccccccccc.tar"
+    assert made_on_controller([whole], "/c") == []

@@ -77,11 +77,18 @@ def local_image_ids(identities, host_images):
     return identity.local_ids(list(identities), list(host_images))
 
 
-def ship_plan(images, host_images, host_info, compress=True):
+def ship_plan(images, host_images, host_info, compress=True, cache="", archives=""):
     """What goes to a host holding HOST_IMAGES (docker_image_info's) for the release's IMAGES it lacks: each with
-    the layers left out (none on the containerd store: HOST_INFO is docker_host_info's) and its archive's name."""
+    the layers left out (none on the containerd store: HOST_INFO is docker_host_info's), its archive's name and
+    where its files are on the controller (CACHE; ARCHIVES, a release bundle's images, when there is one)."""
     missing = identity.missing(list(images), list(host_images))
-    return archive.ship_plan(missing, list(host_images), archive.reuses_layers(dict(host_info)), bool(compress))
+    reuse = archive.reuses_layers(dict(host_info))
+    return archive.ship_plan(missing, list(host_images), reuse, bool(compress), str(cache), str(archives))
+
+
+def made_on_controller(plan, cache):
+    """The files a shipment PLAN made in the controller's CACHE, to remove once loaded."""
+    return archive.made_on_controller(list(plan), str(cache))
 
 
 def containers_by_service(containers):
@@ -132,6 +139,7 @@ class FilterModule:
             "platform_problem": platform_problem,
             "local_image_ids": local_image_ids,
             "ship_plan": ship_plan,
+            "made_on_controller": made_on_controller,
             "containers_by_service": containers_by_service,
             "container_addresses": container_addresses,
             "replaced_by_compose": replaced_by_compose,

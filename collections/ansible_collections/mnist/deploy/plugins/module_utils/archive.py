@@ -42,23 +42,41 @@ def archive_name(image_id: str, skip: list, compress: bool) -> str:
     return name + (".tar.gz" if compress else ".tar")
 
 
-def ship_plan(missing: list, host_images: list, reuse: bool, compress: bool) -> list:
+def ship_plan(
+    missing: list, host_images: list, reuse: bool, compress: bool, cache: str = "", archives: str = ""
+) -> list:
     """For each image the host lacks (MISSING: the release's {service, ref, id, layers}), what goes to it: the
     entry with `skip` (the layers the host holds, left out when REUSE), `archive` (what is copied) and `source`
-    (the whole `docker save` archive it is cut from, exported once per deploy)."""
+    (the whole `docker save` archive it is cut from), and where they are on the controller: `source_path` (in
+    ARCHIVES, a release bundle's folder, when the deploy has one, else exported into CACHE once per deploy:
+    `export`), `archive_path` (the source itself when nothing is left out and nothing compressed, else cut into
+    CACHE: `cut`)."""
     held = held_layers(host_images) if reuse else set()
     plan = []
     for image in missing:
         skip = sorted(set(image.get("layers") or []) & held)
+        source, shipped = archive_name(image["id"], [], False), archive_name(image["id"], skip, compress)
+        source_path = os.path.join(archives or cache, source)
         plan.append(
             {
                 **image,
                 "skip": skip,
-                "archive": archive_name(image["id"], skip, compress),
-                "source": archive_name(image["id"], [], False),
+                "archive": shipped,
+                "source": source,
+                "export": not archives,
+                "cut": shipped != source,
+                "source_path": source_path,
+                "archive_path": source_path if shipped == source else os.path.join(cache, shipped),
             }
         )
     return plan
+
+
+def made_on_controller(plan: list, cache: str) -> list:
+    """The files PLAN's deploy made in CACHE (exports and cuts): what it removes once every host loaded them. A
+    release bundle's archives are not the deploy's to remove."""
+    made = {entry["source_path"] for entry in plan if entry["export"]} | {entry["archive_path"] for entry in plan}
+    return sorted(path for path in made if os.path.dirname(path) == cache.rstrip("/"))
 
 
 def _layer_paths(archive: tarfile.TarFile, skip: set) -> set:
