@@ -154,8 +154,12 @@ def setup(env: str, release_id: str = "", copy_key: bool = False) -> str:
         )
         if release is not None:
             folder = bundle.make(release)
+            # The bastion renders ENV's files again for the release; it has no promtool nor Compose to check them:
+            # they are checked here, and the digest of the files that passed goes with the release.
+            render.render(env, {"mnist_stack_image_tag": release["image_tag"]})
             remote = f"{checkout}/build/bundles/{release_id}"
-            connection.run(f"mkdir -p {remote}/images", hide=True)
+            connection.run(f"mkdir -p {remote}/images {checkout}/build/.validated", hide=True)
+            connection.put(str(render.validated_stamp(env)), f"{checkout}/build/.validated/{env}")
             sent = _put_missing(connection, sorted((folder / "images").glob("*.tar")), f"{remote}/images")
             connection.put(str(folder / bundle.RECORD), f"{remote}/{bundle.RECORD}")
             console.print(f"[4/4] release {release_id}: bundle copied ({sent / 1e6:.0f} MB)")
