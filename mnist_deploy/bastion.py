@@ -30,7 +30,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from mnist_deploy import bundle, images, render, ssh
+from mnist_deploy import bundle, images, render, ssh, tls
 from mnist_deploy.errors import DeployError
 from mnist_deploy.fleet import Fleet
 from mnist_deploy.shell import console
@@ -89,6 +89,9 @@ def _checkout_archive(sha: str, env: str, out: Path, copy_key: bool, environment
         if not known.is_file():
             raise DeployError(f"{known} is missing: pin the hosts' keys first (`invoke known-hosts --env={env}`)")
         tar.add(known, arcname=str(known.relative_to(render.ROOT)))
+        ca = tls.SANDBOX_DIR / "ca.pem"  # `invoke verify` checks the sandbox proxy's certificate against its own CA
+        if env == "sandbox" and ca.is_file():
+            tar.add(ca, arcname=str(ca.relative_to(render.ROOT)))
         if copy_key:
             key = Path(str(environment_vars["mnist_ssh_identity_file"])).expanduser()
             key = key if key.is_absolute() else render.ROOT / key
@@ -162,6 +165,7 @@ def setup(env: str, release_id: str = "", copy_key: bool = False) -> str:
             connection.put(str(render.validated_stamp(env)), f"{checkout}/build/.validated/{env}")
             sent = _put_missing(connection, sorted((folder / "images").glob("*.tar")), f"{remote}/images")
             connection.put(str(folder / bundle.RECORD), f"{remote}/{bundle.RECORD}")
+            bundle.remove(release_id)  # made again from the engine when needed: no second copy of every image here
             console.print(f"[4/4] release {release_id}: bundle copied ({sent / 1e6:.0f} MB)")
         else:
             console.print("[4/4] no release handed over (--release ID hands one)")

@@ -491,10 +491,10 @@ def test_prune_keeps_the_current_and_previous_releases_and_removes_stale_archive
     assert on_host("target-1", f"sudo test -e {HOME}/deploy.lock").returncode == 1, "prune kept the lock"
 
 
-def invoke(*args: str) -> subprocess.CompletedProcess[str]:
+def invoke(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """`invoke ARGS` as an operator types it (this checkout, this virtualenv)."""
     command = [str(Path(sys.executable).parent / "invoke"), *args]
-    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False, timeout=120)
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False, timeout=timeout)
 
 
 def test_the_fleet_is_operated_through_the_bastion_with_pinned_host_keys(sandbox_hosts, state, tmp_path):
@@ -548,6 +548,32 @@ def test_the_fleet_is_operated_through_the_bastion_with_pinned_host_keys(sandbox
         assert refused.returncode == 1 and "target-2: refused: the host key CHANGED" in refused.stderr, refused.stderr
     finally:
         pinned.write_text(kept)
+
+
+def test_ansible_on_the_bastion_deploys_a_release_handed_over_and_verifies(sandbox_hosts, state):
+    """`invoke bastion.setup --release A` hands release A, built here, to the bastion (wheels, a virtualenv, the
+    checkout at A's commit, A's bundle of image archives); then, on the bastion, `invoke deploy --release A` runs
+    Ansible there with no engine, shipping target-2 the backend image it no longer holds from the bundle, and
+    `invoke verify` passes there. The audit log names the operator the run was for."""
+    a = state["a"]["id"]
+    backend = next(image["ref"] for image in state["a"]["images"] if image["service"] == "backend")
+    removed = on_host("target-2", f"sudo docker image rm {backend}")
+    assert removed.returncode == 0, removed.stderr
+    setup = invoke("bastion.setup", f"--env={ENV}", "--release", a, "--copy-key", timeout=900)
+    assert setup.returncode == 0, setup.stdout[-2000:] + setup.stderr[-2000:]
+    assert "bastion ready" in setup.stdout and not (ROOT / "build" / "bundles" / a).exists()
+    ran = invoke(
+        "bastion.run", f"--env={ENV}", "--as", "alice", "--", "deploy", f"--env={ENV}", "--release", a, timeout=900
+    )
+    assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-2000:]
+    assert "Load the images into the host's engine" in ran.stdout  # target-2 got its backend from the bundle
+    assert current_releases() == {host: a for host in sandbox_hosts}
+    for host in sandbox_hosts:
+        line = json.loads(on_host(host, f"sudo tail -n 1 {HOME}/audit.log").stdout)
+        assert (line["event"], line["release"]) == ("deploy", a) and line["by"].startswith("alice@"), line
+    checked = invoke("bastion.run", f"--env={ENV}", "--", "verify", f"--env={ENV}", timeout=600)
+    assert checked.returncode == 0, checked.stdout[-3000:]
+    state["serving"] = a
 
 
 def stack_containers(host: str) -> dict[str, str]:
@@ -606,12 +632,12 @@ def test_a_rebooted_host_serves_again_without_a_redeploy(sandbox_hosts, state):
     subprocess.run(["docker", "stop", "--time", "10", sandbox.container(host)], check=True, capture_output=True)
     down = invoke("status", f"--env={ENV}")  # while it is off: reported, and the other host still answers
     assert down.returncode == 1 and f"{host}: unreachable from the bastion" in down.stderr, down.stderr
-    assert "target-2 " in down.stdout and state["b"]["id"] in down.stdout
+    assert "target-2 " in down.stdout and state["serving"] in down.stdout
     subprocess.run(["docker", "start", sandbox.container(host)], check=True, capture_output=True)
     deadline = time.monotonic() + 90
     while on_host(host, "true").returncode != 0:
         assert time.monotonic() < deadline, f"{host} does not answer SSH after its restart"
         time.sleep(1)
     assert wait_healthy(host) == []
-    assert current_releases() == {host: state["b"]["id"] for host in sandbox_hosts}
+    assert current_releases() == {host: state["serving"] for host in sandbox_hosts}
     verify()
