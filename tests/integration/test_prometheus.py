@@ -36,15 +36,21 @@ def test_alert_and_recording_rules_are_loaded(prometheus):
     groups = httpx.get(f"{prometheus}/api/v1/rules", timeout=5).json()["data"]["groups"]
     rules = {r["name"]: r["type"] for g in groups for r in g["rules"]}
     assert {
-        "MnistPredictLatencyHigh",
         "MnistAvailabilityLow",
         "MnistBackendDown",
         "MnistBackendMissing",
-        "MnistErrorRateHigh",
         "MnistContainerCpuHigh",
         "MnistContainerMemoryHigh",
+        "MnistModelVersionsDiffer",
+        "MnistAvailabilityBudgetBurnFast",
+        "MnistAvailabilityBudgetBurnSlow",
+        "MnistLatencyBudgetBurnFast",
+        "MnistLatencyBudgetBurnSlow",
     } <= set(rules)
     assert rules["mnist:predict_latency_seconds:p95_5m"] == "recording"
+    windows = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
+    for sli in ("availability_errors", "latency_slow"):
+        assert all(rules[f"mnist:slo_{sli}:ratio_rate{window}"] == "recording" for window in windows)
     assert all(r["health"] == "ok" for g in groups for r in g["rules"])
 
 
