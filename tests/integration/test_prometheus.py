@@ -64,3 +64,20 @@ def test_backend_model_version_reaches_prometheus(prometheus, stack):
             break
         time.sleep(1)
     assert [s["metric"]["version"] for s in series] == [version]
+
+
+def test_predictions_like_mnists_test_set_score_a_small_divergence(prometheus, stack, mnist_sample):
+    """The model-health rules on the live Prometheus: after 300 of MNIST's test digits, the predicted digits'
+    Jensen-Shannon divergence from the training labels is recorded, and far below the drift alert's 0.1."""
+    images, _ = mnist_sample
+    body = {"images": [(d / 255.0).ravel().tolist() for d in images[:300]]}
+    assert httpx.post(f"{stack.backend}/api/v1/predict/batch", json=body, timeout=stack.timeout).status_code == 200
+    query = {"query": "mnist:predicted_digit:js_divergence1h"}
+    deadline = time.monotonic() + 60
+    while True:
+        series = httpx.get(f"{prometheus}/api/v1/query", params=query, timeout=5).json()["data"]["result"]
+        if series or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert len(series) == 1, series
+    assert 0 <= float(series[0]["value"][1]) < 0.1, series
