@@ -33,6 +33,7 @@ class Classifier:
         self.version = model.version
         self.metadata: dict[str, Any] = model.metadata
         self._session = ort.InferenceSession(model.onnx_bytes, options, providers=["CPUExecutionProvider"])
+        self._confidence = metrics.CONFIDENCE.labels(version=model.version)  # bound once, not per prediction
         self._waiting: list[tuple[np.ndarray, asyncio.Future[Prediction]]] = []
 
     def predict(self, images: np.ndarray) -> list[Prediction]:
@@ -48,6 +49,8 @@ class Classifier:
         for digit, count in enumerate(np.bincount(digits, minlength=10).tolist()):
             if count:
                 metrics.PREDICTIONS_BY_DIGIT[digit].inc(count)
+        for confidence in probabilities.max(axis=1).tolist():
+            self._confidence.observe(confidence)
         return [Prediction(d, row) for d, row in zip(digits.tolist(), probabilities.round(6).tolist(), strict=True)]
 
     async def predict_one(self, image: np.ndarray) -> Prediction:

@@ -27,6 +27,14 @@ INFERENCE_BATCH_SIZE = Histogram(
     "Images in one model run: concurrent requests to /api/v1/predict share runs",
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
 )
+# How sure the model is of each answer (its top class probability), by model version: the dashboard's confidence
+# distribution, and the share below 0.9 (mnist:prediction_low_confidence:ratio_rate1h).
+CONFIDENCE = Histogram(
+    "mnist_prediction_confidence",
+    "Top class probability of each prediction, by model version",
+    ["version"],
+    buckets=(0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 0.999),
+)
 MODEL_INFO = Gauge("mnist_model_info", "The model this process serves (value 1)", ["version"], multiprocess_mode="max")
 
 # The container's own resource use and limits, from cgroup v2 or v1, for the CPU/RAM < 80 % targets. Every worker

@@ -68,7 +68,8 @@ def test_backend_model_version_reaches_prometheus(prometheus, stack):
 
 def test_predictions_like_mnists_test_set_score_a_small_divergence(prometheus, stack, mnist_sample):
     """The model-health rules on the live Prometheus: after 300 of MNIST's test digits, the predicted digits'
-    Jensen-Shannon divergence from the training labels is recorded, and far below the drift alert's 0.1."""
+    Jensen-Shannon divergence from the training labels is recorded, and far below the drift alert's 0.1; the share
+    of predictions below 90 % confidence is recorded for the version served."""
     images, _ = mnist_sample
     body = {"images": [(d / 255.0).ravel().tolist() for d in images[:300]]}
     assert httpx.post(f"{stack.backend}/api/v1/predict/batch", json=body, timeout=stack.timeout).status_code == 200
@@ -81,3 +82,8 @@ def test_predictions_like_mnists_test_set_score_a_small_divergence(prometheus, s
         time.sleep(1)
     assert len(series) == 1, series
     assert 0 <= float(series[0]["value"][1]) < 0.1, series
+    version = httpx.get(f"{stack.backend}/ready", timeout=5).json()["model_version"]
+    query = {"query": "mnist:prediction_low_confidence:ratio_rate1h"}
+    low = httpx.get(f"{prometheus}/api/v1/query", params=query, timeout=5).json()["data"]["result"]
+    assert [s["metric"]["version"] for s in low] == [version]  # clean digits: few below 90 % sure
+    assert float(low[0]["value"][1]) < 0.05, low

@@ -200,7 +200,19 @@ def test_access_log_is_json_with_the_request_id(client):
     assert access and access[0]["status"] == 200 and access[0]["path"] == "/health"
 
 
+def confidence_counts(text: str, version: str) -> dict[str, float]:
+    """{le: count} of the confidence histogram of VERSION in a /metrics TEXT ('count' for the total)."""
+    found = {}
+    for line in text.splitlines():
+        if line.startswith(f'mnist_prediction_confidence_count{{version="{version}"}}'):
+            found["count"] = float(line.split()[-1])
+        elif line.startswith("mnist_prediction_confidence_bucket{") and f'version="{version}"' in line:
+            found[line.split('le="')[1].split('"')[0]] = float(line.split()[-1])
+    return found
+
+
 def test_metrics_expose_http_and_model_series(client, mnist_sample, default_model):
+    before = confidence_counts(client.get("/metrics").text, default_model.version)
     client.post("/api/v1/predict", json={"image": flat(mnist_sample[0][0])})
     text = client.get("/metrics").text
     assert 'http_requests_total{handler="/api/v1/predict",method="POST",status="2xx"}' in text
@@ -208,6 +220,10 @@ def test_metrics_expose_http_and_model_series(client, mnist_sample, default_mode
     assert 'mnist_predictions_total{digit="7"}' in text
     assert "mnist_inference_seconds_bucket" in text
     assert 'http_request_duration_seconds_bucket{handler="/api/v1/predict",le="0.2",method="POST"}' in text
+    # A clean test digit: the model is sure of it, so it is counted, above 0.99 (in no bucket up to 0.99).
+    after = confidence_counts(text, default_model.version)
+    assert after["count"] - before.get("count", 0) == 1
+    assert after["0.99"] == before.get("0.99", 0) and after["+Inf"] - before.get("+Inf", 0) == 1
 
 
 def test_openapi_documents_errors(client):
