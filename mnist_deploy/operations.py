@@ -168,6 +168,10 @@ class Prefixed:
         return len(text)
 
     def flush(self) -> None:
+        """Nothing: Invoke flushes after every chunk it writes, and a chunk may end mid-line (`finish` ends it)."""
+
+    def finish(self) -> None:
+        """Write what is left of a last line that had no newline."""
         if self.partial:
             self.write("\n")
 
@@ -210,7 +214,7 @@ def logs(
         if follow:
             stream = Prefixed(name, width, out, lock)
             fleet.sudo(context, command, hide=False, out_stream=stream, err_stream=stream, pty=True)
-            stream.flush()
+            stream.finish()
             return []
         return fleet.sudo(context, command).stdout.splitlines()
 
@@ -264,7 +268,7 @@ def exec_in(fleet: Fleet, service: str, command: list[str], out: TextIO = sys.st
         stream = Prefixed(name, width, out, lock)
         shell = shlex.join(["sh", "-c", script, "sh", *_filters(host, service)])
         result = fleet.sudo(context, shell, hide=False, out_stream=stream, err_stream=stream, warn=True)
-        stream.flush()
+        stream.finish()
         return int(result.exited)
 
     failed = []

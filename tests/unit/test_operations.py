@@ -111,13 +111,16 @@ def test_log_command_reads_the_service_of_the_project(host: Host) -> None:
 
 
 def test_prefixed_writes_whole_lines_after_the_host() -> None:
+    """Invoke writes each chunk it reads and flushes: a chunk may end mid-line, and the line stays whole."""
     out = io.StringIO()
     stream = operations.Prefixed("target-1", 9, out, threading.Lock())
     stream.write("one\ntw")
+    stream.flush()
     stream.write("o\n")
     stream.write("three")
-    assert out.getvalue() == "target-1  | one\ntarget-1  | two\n"
     stream.flush()
+    assert out.getvalue() == "target-1  | one\ntarget-1  | two\n"
+    stream.finish()
     assert out.getvalue().endswith("target-1  | three\n")
 
 
