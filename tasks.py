@@ -30,6 +30,9 @@ TEST_TIERS = {
     "all": "not infra and not fresh",
 }
 ENV_HELP = "Inventory to use: dev, staging or production"
+BECOME_HELP = "Ask for the hosts' sudo password (a deploy user without passwordless sudo)"
+LOCK_HELP = "First remove a deploy lock left by a deploy that died (the refusal says who held it)"
+AS_HELP = "Who the audit log names (default: $MNIST_OPERATOR, the sudo user or the login name): a CI job's actor"
 CA_HELP = "Folder of extra CA certificates (*.crt) image builds trust (default: /usr/local/share/ca-certificates)"
 
 
@@ -139,7 +142,6 @@ def down(c: Context, env: str = "dev") -> None:
 
 
 HOST_HELP = "Only these hosts (comma-separated; default: every host of ENV)"
-OPS_BECOME_HELP = "Ask for the hosts' sudo password (a deploy user without passwordless sudo)"
 
 
 def _fleet(env: str, host: str, ask_become_pass: bool) -> Any:
@@ -150,6 +152,11 @@ def _fleet(env: str, host: str, ask_become_pass: bool) -> Any:
     return Fleet(env, [h for h in host.split(",") if h], become_password=deploy.become_password())
 
 
+def _after_dashes() -> list[str]:
+    """The words after `--` on the command line (Invoke keeps them only as one joined string)."""
+    return sys.argv[sys.argv.index("--") + 1 :] if "--" in sys.argv else []
+
+
 def _report(problems: list[str], what: str) -> None:
     """Each problem on one line on stderr; exit 1 when there is any."""
     for problem in problems:
@@ -158,7 +165,7 @@ def _report(problems: list[str], what: str) -> None:
         raise Exit(code=1)
 
 
-@task(help={"env": ENV_HELP, "host": HOST_HELP, "ask_become_pass": OPS_BECOME_HELP})
+@task(help={"env": ENV_HELP, "host": HOST_HELP, "ask_become_pass": BECOME_HELP})
 @reports_errors
 def status(c: Context, env: str = "dev", host: str = "", ask_become_pass: bool = False) -> None:
     """Per host: release, model version, each service's state, health and restarts, the proxy's backends in
@@ -180,7 +187,7 @@ def status(c: Context, env: str = "dev", host: str = "", ask_become_pass: bool =
         "since": "Only lines newer than this: 10m, 2h, or a timestamp",
         "follow": "Keep following new lines (Ctrl-C ends)",
         "tail": "At most this many lines per container (before --since applies)",
-        "ask_become_pass": OPS_BECOME_HELP,
+        "ask_become_pass": BECOME_HELP,
     }
 )
 @reports_errors
@@ -207,7 +214,7 @@ def logs(
         "env": ENV_HELP,
         "service": f"One of {', '.join(services.BY_NAME)}",
         "host": HOST_HELP,
-        "ask_become_pass": OPS_BECOME_HELP,
+        "ask_become_pass": BECOME_HELP,
     },
 )
 @reports_errors
@@ -218,12 +225,12 @@ def exec_(
     `invoke exec --env=staging --service backend -- python -c 'print(1)'`. Exits 1 if it failed anywhere."""
     from mnist_deploy import operations
 
-    command = sys.argv[sys.argv.index("--") + 1 :] if "--" in sys.argv else []
+    command = _after_dashes()
     failed = operations.exec_in(_fleet(env, host, ask_become_pass), service, command)
     _report(failed, "failed")
 
 
-@task(help={"env": ENV_HELP, "last": "How many entries (0: all)", "ask_become_pass": OPS_BECOME_HELP})
+@task(help={"env": ENV_HELP, "last": "How many entries (0: all)", "ask_become_pass": BECOME_HELP})
 @reports_errors
 def audit(c: Context, env: str = "sandbox", last: int = 20, ask_become_pass: bool = False) -> None:
     """Who deployed, rolled back or failed what, when: every host's audit log merged by time."""
@@ -337,9 +344,6 @@ def lint(c: Context) -> None:
 
 REMOTE_ENV_HELP = "Inventory to deploy to: sandbox, staging or production"
 CHECK_HELP = "Dry run: ansible --check --diff, nothing changes on the hosts"
-LOCK_HELP = "First remove a deploy lock left by a deploy that died (the refusal says who held it)"
-BECOME_HELP = "Ask for the hosts' sudo password (a deploy user without passwordless sudo)"
-AS_HELP = "Who the audit log names (default: $MNIST_OPERATOR, the sudo user or the login name): a CI job's actor"
 
 
 def _become(ask: bool) -> None:
@@ -577,7 +581,7 @@ def bastion_run(c: Context, env: str = "sandbox", as_: str = "") -> None:
     `invoke bastion.run --env=production -- deploy --env=production --release ID`."""
     from mnist_deploy import bastion
 
-    args = sys.argv[sys.argv.index("--") + 1 :] if "--" in sys.argv else []
+    args = _after_dashes()
     code = bastion.run(env, args, as_ or bastion.operator())
     if code:
         raise Exit(code=code)

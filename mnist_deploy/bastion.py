@@ -30,7 +30,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from mnist_deploy import bundle, images, render, ssh, tls
+from mnist_deploy import bundle, deploy, images, render, ssh, tls
 from mnist_deploy.errors import DeployError
 from mnist_deploy.fleet import Fleet
 from mnist_deploy.shell import console
@@ -93,8 +93,7 @@ def _checkout_archive(sha: str, env: str, out: Path, copy_key: bool, environment
         if env == "sandbox" and ca.is_file():
             tar.add(ca, arcname=str(ca.relative_to(render.ROOT)))
         if copy_key:
-            key = Path(str(environment_vars["mnist_ssh_identity_file"])).expanduser()
-            key = key if key.is_absolute() else render.ROOT / key
+            key = ssh.identity_file(environment_vars)
             if not key.is_relative_to(render.ROOT):
                 raise DeployError(f"--copy-key copies a key inside the checkout; {key} is not")
             tar.add(key, arcname=str(key.relative_to(render.ROOT)))
@@ -107,7 +106,7 @@ def setup(env: str, release_id: str = "", copy_key: bool = False) -> str:
         raise DeployError(f"{env} is reached with the bastion mode 'on' here: run bastion.setup from a controller")
     release: dict[str, Any] | None = None
     if release_id:
-        path = render.BUILD / "releases" / f"{release_id}.json"
+        path = deploy.RELEASES / f"{release_id}.json"
         if not path.is_file():
             raise DeployError(f"release {release_id} was not assembled here ({path} is missing)")
         release = json.loads(path.read_text())
@@ -190,6 +189,4 @@ def run(env: str, args: list[str], operator: str) -> int:
 
 def operator() -> str:
     """Who a bastion run is for: $MNIST_OPERATOR, else this controller's user."""
-    from mnist_deploy import deploy
-
     return os.environ.get(deploy.OPERATOR_ENV) or deploy.deployer()

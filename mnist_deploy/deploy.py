@@ -358,6 +358,7 @@ def notified(env: str, action: str, started: float, check: bool) -> Iterator[dic
         raise
     finally:
         if hooks:
+            release = told.get("release") or {}
             payload = notify.message(
                 env,
                 action,
@@ -365,8 +366,8 @@ def notified(env: str, action: str, started: float, check: bool) -> Iterator[dic
                 time.monotonic() - started,
                 host_results(env),
                 error=error,
-                release=told["release"]["id"] if "release" in told else "",
-                model_version=told["release"]["model_version"] if "release" in told else "",
+                release=release.get("id", ""),
+                model_version=release.get("model_version", ""),
             )
             for warning in notify.send(hooks, payload):
                 console.print(f"[yellow]warning:[/] {warning} (the {action}'s result stands)")

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import shlex
 import socket
+import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -180,23 +180,35 @@ class Fleet:
         assert result is not None  # None only for asynchronous or disowned runs
         return result
 
-    def each(self, work: Callable[[str, Host, invoke.Context], T]) -> list[Outcome]:
-        """WORK(name, host, context) on every host at once; each host's value or the line that says why not."""
+    def each(self, work: Callable[[str, Host, invoke.Context], T], until_interrupted: bool = False) -> list[Outcome]:
+        """WORK(name, host, context) on every host at once; each host's value or the line that says why not, in the
+        hosts' order. The hosts' threads are daemons, so Ctrl-C is never stuck behind a host; UNTIL_INTERRUPTED
+        (work that runs until the operator stops it: `logs --follow`) ends at Ctrl-C with the hosts that finished."""
+        done: dict[str, Outcome] = {}
 
-        def one(name: str) -> Outcome:
+        def one(name: str) -> None:
             try:
                 with self.connect(name) as context:
-                    return Outcome(name, work(name, self.hosts[name], context))
+                    done[name] = Outcome(name, work(name, self.hosts[name], context))
             except (
                 paramiko.SSHException,
                 OSError,
                 invoke.exceptions.Failure,
                 invoke.exceptions.CommandTimedOut,
             ) as exc:
-                return Outcome(name, error=why(exc, self.env))
+                done[name] = Outcome(name, error=why(exc, self.env))
 
-        with ThreadPoolExecutor(max_workers=max(1, len(self.hosts))) as pool:
-            return list(pool.map(one, self.hosts))
+        threads = [threading.Thread(target=one, args=(name,), daemon=True) for name in self.hosts]
+        for thread in threads:
+            thread.start()
+        try:
+            for thread in threads:
+                while thread.is_alive():
+                    thread.join(0.5)
+        except KeyboardInterrupt:
+            if not until_interrupted:
+                raise
+        return [done[name] for name in self.hosts if name in done]
 
 
 def python_command(source: Path, *args: str) -> str:

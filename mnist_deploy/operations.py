@@ -23,7 +23,7 @@ from rich.table import Table
 from mnist_deploy import probe
 from mnist_deploy.environment import Host
 from mnist_deploy.errors import DeployError
-from mnist_deploy.fleet import Fleet, Outcome, python_command
+from mnist_deploy.fleet import Fleet, python_command
 
 PROBE = Path(probe.__file__)
 # HAProxy's `show servers state`: operational state 2 is running; admin state bits 0x01/0x02/0x04 are maintenance
@@ -218,36 +218,11 @@ def logs(
             return []
         return fleet.sudo(context, command).stdout.splitlines()
 
-    outcomes = _each_interruptible(fleet, read) if follow else fleet.each(read)
+    outcomes = fleet.each(read, until_interrupted=follow)
     if not follow:
         for stamp, host, container, message in merged({o.host: o.value for o in outcomes if o.ok}):
             out.write(f"{host:<{width}} | {container} {stamp} {message}\n")
     return [f"{o.host}: {o.error}" for o in outcomes if not o.ok]
-
-
-def _each_interruptible(fleet: Fleet, work: Any) -> list[Outcome]:
-    """fleet.each in daemon threads, so Ctrl-C ends a --follow at once instead of waiting for every host."""
-    outcomes: list[Outcome] = []
-    threads = [
-        threading.Thread(target=lambda n=name: outcomes.extend(_only(fleet, n).each(work)), daemon=True)
-        for name in fleet.hosts
-    ]
-    for thread in threads:
-        thread.start()
-    try:
-        for thread in threads:
-            while thread.is_alive():
-                thread.join(0.5)
-    except KeyboardInterrupt:
-        pass
-    return outcomes
-
-
-def _only(fleet: Fleet, name: str) -> Fleet:
-    """FLEET narrowed to host NAME (same connection settings)."""
-    narrowed = object.__new__(Fleet)
-    narrowed.__dict__.update(fleet.__dict__, hosts={name: fleet.hosts[name]})
-    return narrowed
 
 
 def exec_in(fleet: Fleet, service: str, command: list[str], out: TextIO = sys.stdout) -> list[str]:

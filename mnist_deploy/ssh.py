@@ -32,8 +32,9 @@ def config_path(env: str, out_root: Path = render.BUILD) -> Path:
     return out_root / "ssh" / env / "config"
 
 
-def _path(value: str) -> Path:
-    path = Path(value).expanduser()
+def identity_file(variables: dict[str, Any]) -> Path:
+    """The SSH key a host's variables name (mnist_ssh_identity_file: relative paths start at the project)."""
+    path = Path(str(variables["mnist_ssh_identity_file"])).expanduser()
     return path if path.is_absolute() else render.ROOT / path
 
 
@@ -55,7 +56,7 @@ def config_text(env: str, hostvars: dict[str, dict[str, Any]], out_root: Path = 
                 f"choose one of {', '.join(BASTION_MODES)}"
             )
         common = [
-            f"  IdentityFile {_path(variables['mnist_ssh_identity_file'])}",
+            f"  IdentityFile {identity_file(variables)}",
             "  IdentitiesOnly yes",
             f"  UserKnownHostsFile {known_hosts}",
             f"  StrictHostKeyChecking {variables.get('mnist_ssh_strict_host_key_checking', 'yes')}",

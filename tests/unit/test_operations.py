@@ -180,3 +180,13 @@ def test_why_says_what_to_do() -> None:
     changed = fleet.why(paramiko.BadHostKeyException("web-1", key, other), "staging")
     assert "CHANGED" in changed and key.fingerprint in changed
     assert fleet.why(ConnectionRefusedError(111, "Connection refused"), "x") == "unreachable: Connection refused"
+
+
+def test_each_host_answers_or_says_why_in_the_hosts_order() -> None:
+    """The dev environment runs on this machine through the same layer: a command's output, or its failure as one
+    line naming it. (No stdin here: pytest holds it.)"""
+    dev = fleet.Fleet("dev")
+    [answer] = dev.each(lambda name, host, context: context.run("echo hi", hide=True, in_stream=False).stdout.strip())
+    assert (answer.host, answer.value, answer.ok) == ("localhost", "hi", True)
+    [failed] = dev.each(lambda name, host, context: context.run("echo no >&2; exit 3", hide=True, in_stream=False))
+    assert not failed.ok and failed.error == "`echo no >&2; exit 3` exited 3: no"
