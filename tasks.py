@@ -118,16 +118,23 @@ def base(c: Context, force: bool = False) -> None:
     images.build_base(force=force)
 
 
-@task(help={"env": ENV_HELP, "ca_dir": CA_HELP})
+@task(
+    help={
+        "env": ENV_HELP,
+        "ca_dir": CA_HELP,
+        "alerting": "Run Alertmanager and the node exporter too (servers run them; development on demand)",
+    }
+)
 @reports_errors
-def up(c: Context, env: str = "dev", ca_dir: str = "") -> None:
+def up(c: Context, env: str = "dev", ca_dir: str = "", alerting: bool = False) -> None:
     """Bring the stack up on the local engine (installing the engine and building images if needed)."""
     from mnist_deploy import operations, provision, stack
     from mnist_deploy.fleet import Fleet
 
     provision.ensure("up", stack.console.print)
-    variables = stack.up(env, extra_ca_dir=_ca_dir(ca_dir))
-    stack.console.print(operations.status(Fleet(env))[0])
+    extra = dict(stack.ON_DEMAND) if alerting else {}
+    variables = stack.up(env, extra=extra, extra_ca_dir=_ca_dir(ca_dir))
+    stack.console.print(operations.status(Fleet(env, extra=extra))[0])
     for label, url in stack.urls(variables).items():
         stack.console.print(f"{label:>11}: {url}")
 

@@ -1,5 +1,6 @@
 """What the project's Ansible collection declares and Invoke applies too, declared once, in
-collections/ansible_collections/mnist/deploy/plugins/module_utils/: the stack's services and its settings rules."""
+collections/ansible_collections/mnist/deploy/plugins/module_utils/: the stack's services, its settings rules,
+Alertmanager's config, a host's releases and its drift from them."""
 
 from __future__ import annotations
 
@@ -10,6 +11,14 @@ COLLECTIONS = Path(__file__).resolve().parent.parent / "collections"
 if str(COLLECTIONS) not in sys.path:
     sys.path.append(str(COLLECTIONS))
 
-from ansible_collections.mnist.deploy.plugins.module_utils import archive, identity, rules, services  # noqa: E402
+from ansible_collections.mnist.deploy.plugins.module_utils import (  # noqa: E402
+    alerting,
+    archive,
+    drift,
+    identity,
+    releases,
+    rules,
+    services,
+)
 
-__all__ = ["archive", "identity", "rules", "services"]
+__all__ = ["alerting", "archive", "drift", "identity", "releases", "rules", "services"]

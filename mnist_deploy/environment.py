@@ -141,20 +141,30 @@ def read_inventory(env: str) -> dict[str, dict[str, Any]]:
 
 
 def resolve(variables: dict[str, Any]) -> dict[str, Any]:
-    """Expand `{{ }}` in string values against the other variables, as Ansible does lazily."""
+    """Expand `{{ }}` in string values, those inside lists and mappings too, against the other variables, as Ansible
+    does lazily (a receiver's `slack_url: "{{ vault_slack_url }}"`, say)."""
     # bandit B701: YAML values, not HTML
     env = jinja2.Environment(undefined=jinja2.StrictUndefined)  # nosec B701
     resolved = dict(variables)
+
+    def expand(value: Any) -> Any:
+        if isinstance(value, str) and "{{" in value:
+            return env.from_string(value).render(resolved)
+        if isinstance(value, dict):
+            return {k: expand(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [expand(v) for v in value]
+        return value
+
     for _ in range(5):
         changed = False
         for key, value in resolved.items():
-            if isinstance(value, str) and "{{" in value:
-                try:
-                    new = env.from_string(value).render(resolved)
-                except jinja2.UndefinedError as exc:
-                    raise DeployError(f"variable {key}: {exc.message}") from exc
-                changed |= new != value
-                resolved[key] = new
+            try:
+                new = expand(value)
+            except jinja2.UndefinedError as exc:
+                raise DeployError(f"variable {key}: {exc.message}") from exc
+            changed |= new != value
+            resolved[key] = new
         if not changed:
             return resolved
     raise DeployError("variables refer to each other in a loop")

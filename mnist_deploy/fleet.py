@@ -123,8 +123,9 @@ class Fleet:
         become_password: str | None = None,
         timeout: int = 15,
         out_root: Path = render.BUILD,
+        extra: dict[str, Any] | None = None,
     ) -> None:
-        self.environment = Environment.read(env)
+        self.environment = Environment.read(env, extra)
         unknown = sorted(set(hosts or []) - set(self.environment.hosts))
         if unknown:
             raise DeployError(f"{env} has no host {', '.join(unknown)}; its hosts: {', '.join(self.environment.hosts)}")

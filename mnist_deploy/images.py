@@ -183,14 +183,22 @@ def release_tag(model_version: str) -> str:
 
 # Images tagged by their recipe instead of the release: a release must not replace the proxy (and cut its clients'
 # connections) or Prometheus (and leave a gap in the metrics) unless that service itself changed.
-RECIPE_FILES = {"proxy": ("proxy.Dockerfile", "proxy-ctl.sh"), "prometheus": ("prometheus.Dockerfile",)}
-RECIPE_TAGGED = {service: RECIPE_FILES[service] for service in services.of_kind("recipe")}
+# A recipe is its Dockerfile (docker/<service>.Dockerfile) and the files it copies, listed here (from the root).
+MODULE_UTILS = "collections/ansible_collections/mnist/deploy/plugins/module_utils"
+RECIPE_EXTRA_FILES = {
+    "proxy": ("docker/proxy-ctl.sh",),
+    "release_exporter": (f"{MODULE_UTILS}/drift.py", f"{MODULE_UTILS}/lock.py"),
+}
+RECIPE_TAGGED = {
+    service: (f"docker/{service}.Dockerfile", *RECIPE_EXTRA_FILES.get(service, ()))
+    for service in services.of_kind("recipe")
+}
 
 
 def recipe_tag(service: str) -> str:
     digest = hashlib.sha256()
     for name in RECIPE_TAGGED[service]:
-        digest.update((ROOT / "docker" / name).read_bytes())
+        digest.update((ROOT / name).read_bytes())
     return f"recipe-{digest.hexdigest()[:12]}"
 
 

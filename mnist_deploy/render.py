@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import yaml
 
 from app.mnist import store
 from mnist_deploy import images, provision
+from mnist_deploy.collection import alerting
 from mnist_deploy.environment import BUILD, INVENTORIES, ROLE_DEFAULTS, ROOT, Environment, environments
 from mnist_deploy.errors import DeployError
 from mnist_deploy.shell import console, run
@@ -32,8 +34,12 @@ PROXY_FILES = {"proxy/haproxy.cfg.j2": "proxy/haproxy.cfg"}
 PROMETHEUS_FILES = {
     "prometheus/prometheus.yml.j2": "prometheus/prometheus.yml",
     "prometheus/rules.yml": "prometheus/rules.yml",
+    "prometheus/declared.yml.j2": "prometheus/declared.yml",
     "prometheus/rules_test.yml": "prometheus/rules_test.yml",
 }
+# Made from the inventory by the collection's alerting.py (not a template): its receivers' secrets are files the
+# deploy installs beside it.
+ALERTMANAGER_CONFIG = "alertmanager/alertmanager.yml"
 FILES = {"compose.yaml.j2": "compose.yaml"}
 GRAFANA_FILES = {
     "grafana/provisioning/datasources/prometheus.yml.j2": "grafana/provisioning/datasources/prometheus.yml",
@@ -78,6 +84,8 @@ def render(env: str, extra: dict[str, Any] | None = None, out_root: Path = BUILD
         hashes |= render_files(jinja, PROMETHEUS_FILES, host_dir, variables, where)
         variables["prometheus_fingerprint"] = files_fingerprint({f: hashes[f] for f in PROMETHEUS_FILES.values()})
         (host_dir / "prometheus" / "fingerprint").write_text(variables["prometheus_fingerprint"] + "\n")
+        if variables["mnist_stack_alertmanager_enabled"]:
+            hashes |= render_alertmanager(host_dir, variables, where)
         rest = {**FILES, **(GRAFANA_FILES if variables["mnist_stack_grafana_enabled"] else {})}
         hashes |= render_files(jinja, rest, host_dir, variables, where)
         manifest["hosts"][host] = {"project": variables["mnist_stack_project"], "files": hashes}
@@ -85,6 +93,29 @@ def render(env: str, extra: dict[str, Any] | None = None, out_root: Path = BUILD
         validate_once({env_dir / host: variables for host, variables in hosts.items()}, validated_stamp(env, out_root))
     (env_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return env_dir
+
+
+def render_alertmanager(host_dir: Path, variables: dict[str, Any], where: str) -> dict[str, str]:
+    """alertmanager.yml from the inventory, and the fingerprint of the folder it is installed in (its file and its
+    receivers' secrets: a changed secret restarts Alertmanager, an unchanged release keeps it). In development the
+    stack mounts this folder itself, so the secrets are written here too (the developer's own values)."""
+    target = host_dir / ALERTMANAGER_CONFIG
+    target.parent.mkdir(parents=True, exist_ok=True)
+    header = f"# Rendered by `invoke render` for {where} from the inventory (mnist_stack_alert_*). Do not edit.\n"
+    target.write_text(header + yaml.safe_dump(alerting.config(variables), sort_keys=False, width=120))
+    hashes = {ALERTMANAGER_CONFIG: hashlib.sha256(target.read_bytes()).hexdigest()}
+    digest = hashlib.sha256(files_fingerprint(hashes).encode())
+    digest.update(alerting.secrets_digest(variables).encode())
+    variables["alertmanager_fingerprint"] = digest.hexdigest()[:16]
+    (host_dir / "alertmanager" / "fingerprint").write_text(variables["alertmanager_fingerprint"] + "\n")
+    if variables["mnist_stack_dev_mode"]:
+        for name, content in alerting.secret_files(variables).items():
+            secret = host_dir / "alertmanager" / "secrets" / name
+            secret.parent.mkdir(exist_ok=True)
+            secret.write_text(content + "\n")
+    for severity in alerting.unrouted(variables) if variables["mnist_stack_env"] in ("staging", "production") else []:
+        console.print(f"[yellow]warning[/]: {where}: {severity} alerts reach no one (mnist_stack_alert_routes)")
+    return hashes
 
 
 def render_files(
@@ -122,7 +153,11 @@ def files_fingerprint(hashes: dict[str, str]) -> str:
     return digest.hexdigest()[:16]
 
 
-PROMETHEUS_CHECKED = {"prometheus.yml": "check config", "rules.yml": "check rules", "rules_test.yml": "test rules"}
+PROMETHEUS_CHECKED = {
+    "check config": ("prometheus.yml",),
+    "check rules": ("rules.yml", "declared.yml"),
+    "test rules": ("rules_test.yml",),
+}
 
 
 def validate_host(host_dir: Path, variables: dict[str, Any]) -> None:
@@ -153,6 +188,7 @@ def validate_once(hosts: dict[Path, dict[str, Any]], stamp: Path) -> None:
     if stamp.is_file() and stamp.read_text() == digest:
         return  # a bastion gets the stamp of the files its controller validated (mnist_deploy/bastion.py)
     provision.require("prometheus", console.print)  # promtool
+    provision.require("alertmanager", console.print)  # amtool
     validate_hosts(hosts)
     stamp.parent.mkdir(parents=True, exist_ok=True)
     stamp.write_text(digest)
@@ -160,12 +196,17 @@ def validate_once(hosts: dict[Path, dict[str, Any]], stamp: Path) -> None:
 
 def validate_hosts(hosts: dict[Path, dict[str, Any]]) -> None:
     """docker compose config for each host (at once), promtool check config / check rules / test rules once for
-    every host's files, and JSON for dashboards (the caller has made sure promtool is installed)."""
+    every host's files, amtool check-config for Alertmanager's, and JSON for dashboards (the caller has made sure
+    promtool and amtool are installed)."""
     with ThreadPoolExecutor(max_workers=4) as pool:
         for done in [pool.submit(validate_compose, host_dir, variables) for host_dir, variables in hosts.items()]:
             done.result()
-    for name, check in PROMETHEUS_CHECKED.items():
-        run(["promtool", *check.split(), *(host_dir / "prometheus" / name for host_dir in hosts)], quiet=True)
+    for check, names in PROMETHEUS_CHECKED.items():
+        files = [host_dir / "prometheus" / name for host_dir in hosts for name in names]
+        run(["promtool", *check.split(), *files], quiet=True)
+    alertmanager = [host_dir / ALERTMANAGER_CONFIG for host_dir in hosts if (host_dir / ALERTMANAGER_CONFIG).is_file()]
+    if alertmanager:
+        run(["amtool", "check-config", *alertmanager], quiet=True)
     for host_dir in hosts:
         for dashboard in (host_dir / "grafana").rglob("*.json") if (host_dir / "grafana").is_dir() else []:
             try:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from mnist_deploy import engine, images, render
+from mnist_deploy.collection import services
 from mnist_deploy.environment import Environment
 from mnist_deploy.errors import DeployError
 from mnist_deploy.shell import console, run
@@ -61,14 +62,23 @@ def up(
     return variables
 
 
+# What `invoke up --alerting` adds in development, where Alertmanager and the node exporter are off by default.
+ON_DEMAND = {"mnist_stack_alertmanager_enabled": True, "mnist_stack_node_exporter_enabled": True}
+
+
 def urls(variables: dict[str, Any]) -> dict[str, str]:
     address = variables["mnist_stack_bind_address"]
-    names = {"frontend": "App", "backend": "API docs", "prometheus": "Prometheus", "grafana": "Grafana"}
+    names = {
+        "frontend": "App",
+        "backend": "API docs",
+        "prometheus": "Prometheus",
+        "alertmanager": "Alertmanager",
+        "grafana": "Grafana",
+    }
     result = {}
+    running = services.enabled(variables)
     for service, label in names.items():
-        if variables.get(f"mnist_stack_{service}_published") and (
-            service != "grafana" or variables["mnist_stack_grafana_enabled"]
-        ):
+        if service in running and services.is_on(variables.get(f"mnist_stack_{service}_published")):
             suffix = "/docs" if service == "backend" else ""
             port = variables[f"mnist_stack_{service}_host_port"] or variables[f"mnist_stack_{service}_port"]
             result[label] = f"http://{address}:{port}{suffix}"

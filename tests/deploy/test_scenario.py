@@ -17,7 +17,8 @@ to B → B deployed again by id (`--release`: nothing changes) and the never-ser
 load (no container stopped, no request failed) → target-1 rebooted (it
 serves again, verify passes, no redeploy; `invoke status` reported it unreachable while it was off) → sandbox
 down, nothing left. Before the engine restart, the fleet is operated through the bastion (status, audit, exec,
-logs, a tunnel; unknown and changed host keys refused).
+logs, a tunnel; unknown and changed host keys refused), and drift is made by hand on one host: its release exporter
+and alert rule see it, `invoke verify` names it.
 
 Every deploy and rollback posts to the sandbox's webhook, a receiver run here: deploy A, the failed deploy and the
 rollback are checked as it got them, and a webhook answering 500 only warns.
@@ -548,6 +549,58 @@ def test_the_fleet_is_operated_through_the_bastion_with_pinned_host_keys(sandbox
         assert refused.returncode == 1 and "target-2: refused: the host key CHANGED" in refused.stderr, refused.stderr
     finally:
         pinned.write_text(kept)
+
+
+def prometheus_value(host: str, expr: str) -> str:
+    """EXPR's value on HOST's Prometheus (which publishes nothing): '' when it has no series."""
+    container = on_host(host, "sudo docker ps --quiet --filter label=com.docker.compose.service=prometheus").stdout
+    answer = on_host(
+        host,
+        f"sudo docker exec {container.split()[0]} promtool query instant -o json http://127.0.0.1:9090 '{expr}'",
+    )
+    assert answer.returncode == 0, answer.stderr
+    found = json.loads(answer.stdout)
+    return found[0]["value"][1] if found else ""
+
+
+def wait_value(host: str, expr: str, value: str, timeout: float) -> float:
+    started = time.monotonic()
+    while (found := prometheus_value(host, expr)) != value:
+        assert time.monotonic() - started < timeout, f"{host}: {expr} is {found!r}, not {value}, after {timeout} s"
+        time.sleep(1)
+    return time.monotonic() - started
+
+
+def test_drift_on_a_host_is_exported_alerted_and_named_by_verify(sandbox_hosts, state, capsys):
+    """On target-1, a container started by hand and a release file edited by hand: its release exporter sets
+    mnist_release_drift to 1 within one scrape (15 s here), MnistReleaseDrift is pending (it fires after 2 min: a
+    promtool case), and the nightly check fails naming the host and both differences; target-2 passes it. Undone,
+    the drift is 0 again."""
+    host = "target-1"
+    listed = on_host(host, "sudo docker ps --filter label=com.docker.compose.service=prometheus --format '{{.Image}}'")
+    image = listed.stdout.split()[0]
+    compose = f"{HOME}/current/compose.yaml"
+    assert wait_value(host, "mnist_release_drift", "0", 60) >= 0
+    started = on_host(host, f"sudo docker run --detach --network none --entrypoint sleep {image} 600")
+    assert started.returncode == 0, started.stderr
+    intruder = started.stdout.strip()
+    edited = on_host(host, f"sudo cp -p {compose} /tmp/compose.yaml.kept && echo '# by hand' | sudo tee -a {compose}")
+    assert edited.returncode == 0, edited.stderr
+    try:
+        took = wait_value(host, "mnist_release_drift", "1", 15 + 10)
+        wait_value(host, 'count(ALERTS{alertname="MnistReleaseDrift"})', "1", 60)
+        with capsys.disabled():
+            print(f"\ndrift on {host} exported {took:.0f} s after a container was started by hand (scrape: 15 s)")
+        nightly = invoke("verify", f"--env={ENV}", "--pytest-args=-k the_host_runs_what -q", timeout=300)
+        assert nightly.returncode != 0
+        assert f"{host} differs from what its last deploy recorded" in nightly.stdout, nightly.stdout[-3000:]
+        assert f"container {intruder[:12]} runs but no deploy started it" in nightly.stdout
+        assert "compose.yaml differs from the release" in nightly.stdout
+        assert "1 failed, 1 passed" in nightly.stdout, nightly.stdout[-1000:]  # target-2 has not drifted
+    finally:
+        on_host(host, f"sudo docker rm --force {intruder}")
+        on_host(host, f"sudo mv /tmp/compose.yaml.kept {compose}")
+    wait_value(host, "mnist_release_drift", "0", 15 + 10)
 
 
 def test_ansible_on_the_bastion_deploys_a_release_handed_over_and_verifies(sandbox_hosts, state):

@@ -94,3 +94,31 @@ def find_secrets(env: str, hostname: str, needles: list[str], containers: list[s
     )
     assert proc.returncode == 0, f"the secrets search failed on {hostname}: {proc.stderr.strip()[-500:]}"
     return json.loads(proc.stdout)
+
+
+def host_drift(env: str, hostname: str, home: str) -> Any:
+    """The collection's drift check (module_utils/drift.py, what the release exporter runs) run on HOSTNAME against
+    HOME: {release, recorded_at, in_progress, drift}. Sent with its one companion (lock.py) on stdin."""
+    from mnist_deploy.collection import COLLECTIONS
+
+    module_utils = COLLECTIONS / "ansible_collections" / "mnist" / "deploy" / "plugins" / "module_utils"
+    sources = {name: (module_utils / f"{name}.py").read_text() for name in ("lock", "drift")}
+    script = (
+        "import json, sys, types\n"
+        f"sources = json.loads({json.dumps(json.dumps(sources))})\n"
+        "for name, source in sources.items():\n"
+        "    module = sys.modules[name] = types.ModuleType(name)\n"
+        "    exec(compile(source, name + '.py', 'exec'), module.__dict__)\n"
+        f"state = sys.modules['drift'].inspect({home!r})\n"
+        "print(json.dumps({**state, 'record': {}}))\n"
+    )
+    proc = subprocess.run(
+        ["ssh", "-F", str(ssh.config_path(env)), hostname, "sudo -n python3 -"],
+        input=script,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, f"the drift check failed on {hostname}: {proc.stderr.strip()[-500:]}"
+    return json.loads(proc.stdout)

@@ -10,9 +10,9 @@ import time
 import numpy as np
 import pytest
 
-from mnist_deploy.collection import identity
+from mnist_deploy.collection import alerting, identity
 from mnist_deploy.environment import Host
-from tests.infra.conftest import SERVICES, find_secrets
+from tests.infra.conftest import SERVICES, find_secrets, host_drift
 
 pytestmark = pytest.mark.infra
 
@@ -22,6 +22,14 @@ def test_the_recorded_release_is_current_and_complete(remote, release):
     assert remote.file(f"{release['home']}/current").linked_to == f"{release['home']}/releases/{record['id']}"
     assert record["env"] == release["vars"]["mnist_stack_env"]
     assert {image["service"] for image in record["images"]} == set(SERVICES)
+
+
+def test_the_host_runs_what_its_last_deploy_recorded(env, hostname, release):
+    """No drift (module_utils/drift.py, what the release exporter reports): no container started, stopped or replaced
+    by hand since the last deploy, no file of the release edited."""
+    found = host_drift(env, hostname, release["home"])
+    assert found["release"] == release["record"]["id"]
+    assert not found["drift"], f"{hostname} differs from what its last deploy recorded: {'; '.join(found['drift'])}"
 
 
 def expected_containers(host: Host, service: str) -> int:
@@ -131,6 +139,25 @@ def test_prometheus_scrapes_every_replica_and_nothing_else(remote, containers, r
             raise AssertionError(f"targets {health}, errors {errors}; the replicas are {replicas}")
         time.sleep(3)
     assert ("prometheus", f"localhost:{variables['mnist_stack_prometheus_port']}") in health
+    running = release["host"].services
+    assert {job for job, _ in health} == {"backend", "prometheus"} | {
+        job for service, job in SCRAPE_JOBS.items() if service in running
+    }
+
+
+# The scrape job of each service Prometheus scrapes when the host runs it (templates/prometheus/prometheus.yml.j2).
+SCRAPE_JOBS = {"alertmanager": "alertmanager", "node_exporter": "node", "grafana": "grafana"}
+
+
+def test_prometheus_sends_its_alerts_to_the_hosts_alertmanager(remote, containers, release):
+    if "alertmanager" not in release["host"].services:
+        pytest.skip("this host runs no Alertmanager")
+    variables = release["vars"]
+    url = f"http://prometheus:{variables['mnist_stack_prometheus_port']}/api/v1/alertmanagers"
+    script = f"import urllib.request; print(urllib.request.urlopen('{url}', timeout=10).read().decode())"
+    found = json.loads(remote.check_output(f'docker exec {containers["frontend"][0]["Id"]} python3 -c "{script}"'))
+    active = [entry["url"] for entry in found["data"]["activeAlertmanagers"]]
+    assert active == [f"http://alertmanager:{variables['mnist_stack_alertmanager_port']}/api/v2/alerts"]
 
 
 # The proxy, seen from the host as a client sees it: TLS with the environment's certificate, HTTP sent to HTTPS,
@@ -209,7 +236,8 @@ SECRET_VARIABLES = ("mnist_stack_tls_private_key", "mnist_stack_grafana_admin_pa
 
 
 def test_secrets_are_in_no_container_log_and_no_release_file(env, hostname, release, containers):
-    """The vault's values reach only their own files (secrets/ in a release, the proxy's folder), never a log.
+    """The vault's values reach only their own files (secrets/ in a release or Alertmanager's folder, the proxy's
+    folder), never a log or a rendered config.
 
     The search runs on the host with the secrets on stdin (find_secrets.py): a secret never goes on a command line.
     """
@@ -219,11 +247,14 @@ def test_secrets_are_in_no_container_log_and_no_release_file(env, hostname, rele
         if value:  # a PEM key is searched by its first line of base64, a password whole
             lines = [line for line in value.splitlines() if line and not line.startswith("-----")]
             needles.append(lines[0] if lines else value)
+    if "alertmanager" in release["host"].services:  # the receivers' webhook URLs and the e-mail relay's password
+        needles += list(alerting.secret_files(release["vars"]).values())
     if not needles:
         pytest.skip("no secret is set for this environment")
     home = release["home"]
     ids = [info["Id"] for infos in containers.values() for info in infos]
-    found = find_secrets(env, hostname, needles, ids, [f"{home}/releases", f"{home}/audit.log"])
+    roots = [f"{home}/releases", f"{home}/alertmanager", f"{home}/audit.log"]
+    found = find_secrets(env, hostname, needles, ids, roots)
     assert not found["errors"], found["errors"]
     assert not found["logs"], f"a secret is in the logs of {found['logs']}"
     leaked = [path for path in found["files"] if "/secrets/" not in path]

@@ -12,9 +12,10 @@ from mnist_deploy import render
 from tests.integration.conftest import TEST_PORTS
 
 pytestmark = pytest.mark.integration
-SERVICES = list(TEST_PORTS)  # the services the test stack runs and publishes
+PUBLISHING = list(TEST_PORTS)  # the services the test stack publishes
+SERVICES = [*PUBLISHING, "node_exporter"]  # and those it runs
 DEFAULTS = yaml.safe_load(render.ROLE_DEFAULTS.read_text())
-PUBLISHED = {service: f"{DEFAULTS[f'mnist_stack_{service}_port']}/tcp" for service in SERVICES}
+PUBLISHED = {service: f"{DEFAULTS[f'mnist_stack_{service}_port']}/tcp" for service in PUBLISHING}
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +56,7 @@ def test_container_is_hardened_and_limited(container):
     assert config["LogConfig"]["Config"]["max-size"]
 
 
-@pytest.mark.parametrize("container", SERVICES, indirect=True)
+@pytest.mark.parametrize("container", PUBLISHING, indirect=True)
 def test_only_the_intended_port_is_published_on_loopback(container, stack):
     service, docker = container
     bindings = {port: b for port, b in docker.inspect()["NetworkSettings"]["Ports"].items() if b}

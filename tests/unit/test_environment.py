@@ -74,3 +74,18 @@ def test_values_encrypted_inline_are_read_decrypted_and_refused_without_the_pass
         DeployError, match=r"cannot decrypt mnist_stack_grafana_admin_password, encrypted inline \(!vault\)"
     ):
         environment.read_inventory("vaulted")
+
+
+def test_values_inside_mappings_and_lists_are_resolved_as_ansible_does():
+    """A receiver's webhook names a vaulted variable: `slack_url: "{{ vault_slack_url }}"` inside a mapping."""
+    extra = {
+        "mnist_stack_image_tag": TAG,
+        "vault_slack_url": "https://hooks.example.org/x",  # pragma: allowlist secret
+        "mnist_stack_alert_receivers": {
+            "oncall": {"slack_url": "{{ vault_slack_url }}", "email_to": ["{{ 'a' }}@b.org"]}
+        },
+    }
+    receivers = Environment.read("dev", extra).hosts["localhost"].variables["mnist_stack_alert_receivers"]
+    assert receivers == {"oncall": {"slack_url": "https://hooks.example.org/x", "email_to": ["a@b.org"]}}
+    with pytest.raises(DeployError, match="variable mnist_stack_alert_receivers: 'missing' is undefined"):
+        Environment.read("dev", {**extra, "mnist_stack_alert_receivers": {"x": {"slack_url": "{{ missing }}"}}})

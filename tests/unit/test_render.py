@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 import yaml
@@ -258,7 +259,14 @@ def test_every_hosts_prometheus_files_are_checked_in_one_promtool_call_per_check
     assert compose == [str(env_dir / host / "compose.yaml") for host in ("target-1", "target-2")]
     promtool = [call for call in calls if call[0] == "promtool"]
     assert [call[1:3] for call in promtool] == [["check", "config"], ["check", "rules"], ["test", "rules"]]
-    assert promtool[1][3:] == [str(env_dir / host / "prometheus" / "rules.yml") for host in ("target-1", "target-2")]
+    hosts = ("target-1", "target-2")
+    assert promtool[1][3:] == [
+        str(env_dir / h / "prometheus" / f) for h in hosts for f in ("rules.yml", "declared.yml")
+    ]
+    amtool = [call for call in calls if call[0] == "amtool"]  # Alertmanager's config, every host's in one call
+    assert amtool == [
+        ["amtool", "check-config", *(str(env_dir / h / "alertmanager" / "alertmanager.yml") for h in hosts)]
+    ]
 
 
 def test_a_new_model_keeps_the_ui_and_replaces_only_the_backend(tmp_path):
@@ -283,3 +291,22 @@ def test_the_same_rendered_files_are_validated_once(tmp_path, monkeypatch):
     assert len(validated) == 1  # the second render wrote the very same files
     render.render("dev", {"mnist_stack_image_tag": "fedcba987654-a63674eff6c6"}, tmp_path)
     assert len(validated) == 2  # a changed file (compose.yaml names other images) is validated again
+
+
+def test_alertmanagers_folder_changes_with_its_secrets_and_keeps_them_out_of_the_rendered_files(tmp_path):
+    hook = {"oncall": {"slack_url": "https://hooks.example.org/services/one"}}  # pragma: allowlist secret
+    alerting = {"mnist_stack_alert_receivers": hook, "mnist_stack_alert_routes": {"page": "oncall"}}
+
+    def rendered(out: Path, receivers: dict) -> tuple[str, Path]:
+        extra = {"mnist_stack_image_tag": TAG, **TLS, **alerting, "mnist_stack_alert_receivers": receivers}
+        host_dir = render.render("sandbox", extra, out, validate=False) / "target-1"
+        return (host_dir / "alertmanager" / "fingerprint").read_text(), host_dir
+
+    first, host_dir = rendered(tmp_path / "a", hook)
+    again, _ = rendered(tmp_path / "b", hook)
+    other, _ = rendered(tmp_path / "c", {"oncall": {"slack_url": "https://hooks.example.org/services/two"}})
+    assert first == again != other
+    assert "hooks.example.org" not in "".join(p.read_text() for p in host_dir.rglob("*") if p.is_file())
+    # The replicas the inventory declares reach the alert rules (MnistBackendReplicasMissing).
+    declared = yaml.safe_load((host_dir / "prometheus" / "declared.yml").read_text())
+    assert declared["groups"][0]["rules"] == [{"record": "mnist:backend_replicas:declared", "expr": "vector(2)"}]

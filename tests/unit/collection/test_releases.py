@@ -57,8 +57,8 @@ def test_the_state_is_read_in_one_pass_newest_first(home):
     state = read_state(str(home))
     assert [release["id"] for release in state["releases"]] == [C, B, A]
     assert (state["current"], state["previous"], state["history"]) == (C, B, [A, B, C])
-    assert state["releases"][0]["mounts"] == {"proxy": "p2", "prometheus": "m2"}
-    assert state["mounted"] == {"proxy": ["p1", "p2"], "prometheus": ["m1", "m2"]}
+    assert state["releases"][0]["mounts"] == {"proxy": "p2", "prometheus": "m2", "alertmanager": ""}
+    assert state["mounted"] == {"proxy": ["p1", "p2"], "prometheus": ["m1", "m2"], "alertmanager": []}
 
 
 def test_a_host_deployed_before_the_history_existed_starts_it_from_its_links(home):

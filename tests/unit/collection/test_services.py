@@ -8,15 +8,21 @@ from mnist_deploy import images, render
 
 def test_a_host_runs_the_services_its_variables_turn_on():
     defaults = yaml.safe_load(render.ROLE_DEFAULTS.read_text())
-    assert services.enabled(defaults) == ("backend", "frontend", "prometheus")
+    monitoring = ("alertmanager", "node_exporter", "release_exporter")
+    assert services.enabled(defaults) == ("backend", "frontend", "prometheus", *monitoring)
     on = {**defaults, "mnist_stack_proxy_enabled": "yes", "mnist_stack_grafana_enabled": True}
-    assert services.enabled(on) == ("backend", "frontend", "prometheus", "grafana", "proxy")
+    assert services.enabled(on)[3:5] == ("grafana", "proxy")
+    off = {**defaults, **{f"mnist_stack_{name}_enabled": "no" for name in monitoring}}
+    assert services.enabled(off) == ("backend", "frontend", "prometheus")
 
 
 def test_images_rules_and_mounts_derive_from_the_declaration():
-    assert images.SERVICES == ("backend", "frontend", "prometheus", "proxy")  # grafana is not built here
-    assert set(images.RECIPE_TAGGED) == {"prometheus", "proxy"} and images.CODE_TAGGED == ("frontend",)
-    assert services.MOUNTED == ("prometheus", "proxy")
+    # grafana is not built here
+    monitoring = ("alertmanager", "node_exporter", "release_exporter")
+    assert images.SERVICES == ("backend", "frontend", "prometheus", "proxy", *monitoring)
+    assert set(images.RECIPE_TAGGED) == {"prometheus", "proxy", *monitoring}
+    assert images.CODE_TAGGED == ("frontend",)
+    assert services.MOUNTED == ("prometheus", "proxy", "alertmanager")
     assert "proxy" not in services.PUBLISHABLE and "grafana" in services.PUBLISHABLE
     # Every declared service has its place in the compose template, and the role's defaults name its settings.
     template = (render.TEMPLATES / "compose.yaml.j2").read_text()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from ansible_collections.mnist.deploy.plugins.module_utils import archive, files, identity, releases, rules
+from ansible_collections.mnist.deploy.plugins.module_utils import alerting, archive, files, identity, releases, rules
 
 
 def history_after(history, event, release):
@@ -44,10 +44,16 @@ def rendered_files(directory):
     return files.read_tree(str(directory))
 
 
-def release_files(render_dir, host, release, grafana_password=None, pem=None):
-    """Every file HOST needs for RELEASE (rendered under RENDER_DIR/HOST), relative to the stack's home."""
+def release_files(render_dir, host, release, grafana_password=None, pem=None, alerting_variables=None):
+    """Every file HOST needs for RELEASE (rendered under RENDER_DIR/HOST), relative to the stack's home; with
+    ALERTING_VARIABLES (the host's mnist_stack_alert_* values), Alertmanager's secrets."""
     return files.release_files(
-        os.path.join(str(render_dir), str(host)), dict(release), str(host), str(grafana_password or ""), str(pem or "")
+        os.path.join(str(render_dir), str(host)),
+        dict(release),
+        str(host),
+        str(grafana_password or ""),
+        str(pem or ""),
+        alerting.secret_files(dict(alerting_variables)) if alerting_variables else {},
     )
 
 

@@ -12,6 +12,7 @@ import os
 import pwd
 import tempfile
 
+from ansible_collections.mnist.deploy.plugins.module_utils.drift import RECORD_FILE
 from ansible_collections.mnist.deploy.plugins.module_utils.services import MOUNTED
 
 
@@ -81,23 +82,34 @@ def read_tree(root: str) -> list:
     return sorted(found, key=lambda entry: entry["path"])
 
 
+# The fixed uids of the images whose secrets the deploy installs (docker/proxy.Dockerfile, alertmanager.Dockerfile).
+PROXY_UID, ALERTMANAGER_UID = "10080", "10093"
+
+
 def release_files(
-    host_dir: str, release: dict, host: str, grafana_password: str | None = None, pem: str | None = None
+    host_dir: str,
+    release: dict,
+    host: str,
+    grafana_password: str | None = None,
+    pem: str | None = None,
+    alert_secrets: dict | None = None,
 ) -> list:
     """Every file a host needs for RELEASE, paths relative to the stack's home, for one `install` call.
 
     HOST_DIR: what Invoke rendered for HOST. Into releases/<id>/: those files, the release's record for the host
     (written once: a release never changes) and, with GRAFANA_PASSWORD, Grafana's password file (its container's
-    user is not root). Into prometheus/<fingerprint>/ and proxy/<fingerprint>/, the folders compose.yaml mounts
-    (named after the renderer's hash of their files, so a release with the same files finds them in place): their
-    files and, with PEM, the proxy's certificate and key in one file only the proxy's user (uid 10080) may read.
+    user is not root). Into <service>/<fingerprint>/ for Prometheus, the proxy and Alertmanager, the folders
+    compose.yaml mounts (named after the renderer's hash of their files, so a release with the same files finds them
+    in place): their files; with PEM, the proxy's certificate and key in one file only the proxy's user may read;
+    with ALERT_SECRETS ({name: content}, alerting.secret_files), Alertmanager's receivers' secrets in secrets/,
+    only its user may read.
     """
     tree = read_tree(host_dir)
     folder = f"releases/{release['id']}"
     files = [{**entry, "path": f"{folder}/{entry['path']}"} for entry in tree]
     record = {**release, "files": release["files"][host], "host": host}
     record_json = json.dumps(record, indent=4, sort_keys=True)
-    files.append({"path": f"{folder}/release.json", "content": record_json, "create_only": True})
+    files.append({"path": f"{folder}/{RECORD_FILE}", "content": record_json, "create_only": True})
     if grafana_password:
         files.append(
             {"path": f"{folder}/secrets/grafana_admin_password", "content": grafana_password + "\n", "mode": "0444"}
@@ -110,13 +122,20 @@ def release_files(
         files += [
             {**entry, "path": f"{service}/{fingerprint}/{entry['path'][len(service) + 1 :]}"} for entry in mounted
         ]
+        secrets = {}
         if service == "proxy" and pem:
+            secrets = {"tls.pem": (pem, PROXY_UID)}
+        if service == "alertmanager":
+            secrets = {
+                f"secrets/{name}": (content + "\n", ALERTMANAGER_UID) for name, content in (alert_secrets or {}).items()
+            }
+        for name, (content, uid) in sorted(secrets.items()):
             files.append(
                 {
-                    "path": f"proxy/{fingerprint}/tls.pem",
-                    "content": pem,
-                    "owner": "10080",
-                    "group": "10080",
+                    "path": f"{service}/{fingerprint}/{name}",
+                    "content": content,
+                    "owner": uid,
+                    "group": uid,
                     "mode": "0400",
                 }
             )

@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import json
 import os
+import time
 
 from ansible_collections.mnist.deploy.plugins.module_utils import identity
+from ansible_collections.mnist.deploy.plugins.module_utils.drift import RECORD_FILE, SERVING_FILE
 from ansible_collections.mnist.deploy.plugins.module_utils.services import MOUNTED
 
 HISTORY_FILE = "history.json"
-RECORD_FILE = "release.json"
 HISTORY_LIMIT = 100
 
 
@@ -249,9 +250,13 @@ def audit_line(time: str, event: str, release: str, by: str, host: str, note: st
     return json.dumps({**line, "note": note} if note else line)
 
 
-def record(home: str, release: str, active: str, event: str, line: str, check: bool = False) -> dict:
+def record(
+    home: str, release: str, active: str, event: str, line: str, check: bool = False, running: dict | None = None
+) -> dict:
     """After RELEASE served (ACTIVE before it) through EVENT: `previous` and `current` links, the audit LINE, the
-    environment's history. Return {'changed': bool, 'history': the new history}. A `failed` event only logs."""
+    environment's history, and what serves (SERVING_FILE: the release, when, and the RUNNING containers {id: name}
+    the release exporter compares the host with). Return {'changed': bool, 'history': the new history}. A `failed`
+    event only logs."""
     history = read_state(home)["history"]  # before the links move: a host without history.json derives it from them
     history_path = os.path.join(home, HISTORY_FILE)
     changed = False
@@ -266,6 +271,11 @@ def record(home: str, release: str, active: str, event: str, line: str, check: b
         os.chmod(os.path.join(home, "audit.log"), 0o640)
     if event == "failed":
         return {"changed": changed, "history": history}
+    if not check:  # when it was recorded changes every time: history, not a change to report
+        serving = {"release": release, "recorded_at": round(time.time(), 3), "containers": running or {}}
+        with open(os.path.join(home, f"{SERVING_FILE}.new"), "w") as out:
+            out.write(json.dumps(serving, indent=1, sort_keys=True) + "\n")
+        os.replace(os.path.join(home, f"{SERVING_FILE}.new"), os.path.join(home, SERVING_FILE))
     after = history_after(history, event, release)
     if after != history or not os.path.isfile(history_path):
         changed = True
@@ -274,6 +284,11 @@ def record(home: str, release: str, active: str, event: str, line: str, check: b
                 out.write(json.dumps(after) + "\n")
             os.replace(f"{history_path}.new", history_path)
     return {"changed": changed, "history": after}
+
+
+def container_names(containers: list) -> dict:
+    """{id: name} of docker_host_info's CONTAINERS (Names: ["/name"])."""
+    return {c["Id"]: ((c.get("Names") or [c["Id"][:12]])[0]).lstrip("/") for c in containers if c.get("Id")}
 
 
 def containers_by_service(containers: list) -> dict:

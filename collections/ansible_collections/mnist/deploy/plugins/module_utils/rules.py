@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from ansible_collections.mnist.deploy.plugins.module_utils import alerting
 from ansible_collections.mnist.deploy.plugins.module_utils.services import PUBLISHABLE, is_on
 
 # Environments whose secrets must be real: a default or short Grafana password is refused there.
@@ -62,5 +63,10 @@ def layout_problems(variables: dict) -> list:
     return problems
 
 
+def alerting_problems(variables: dict) -> list:
+    """Receivers, routes and e-mail relay of Alertmanager (module_utils/alerting.py), when it runs."""
+    return alerting.problems(variables) if is_on(variables.get("mnist_stack_alertmanager_enabled")) else []
+
+
 def problems(variables: dict) -> list:
-    return secret_problems(variables) + layout_problems(variables)
+    return secret_problems(variables) + layout_problems(variables) + alerting_problems(variables)

@@ -31,6 +31,9 @@ SERVICES = (
     Service("prometheus", "recipe", publishable=True, mounted=True),
     Service("grafana", "upstream", enabled_by="mnist_stack_grafana_enabled", publishable=True),
     Service("proxy", "recipe", enabled_by="mnist_stack_proxy_enabled", mounted=True),
+    Service("alertmanager", "recipe", enabled_by="mnist_stack_alertmanager_enabled", publishable=True, mounted=True),
+    Service("node_exporter", "recipe", enabled_by="mnist_stack_node_exporter_enabled"),
+    Service("release_exporter", "recipe", enabled_by="mnist_stack_release_exporter_enabled"),
 )
 BY_NAME = {service.name: service for service in SERVICES}
 BUILT = tuple(service.name for service in SERVICES if service.image != "upstream")

@@ -48,6 +48,14 @@ options:
     description: How many releases to keep; 0 plans no prune.
     type: int
     default: 0
+  containers:
+    description:
+      - Every container running on the host now, {id, name} (docker_host_info's), written with the release to
+        C(HOME/serving.json); the release exporter reports as drift any that stops and any other that starts.
+      - Not for C(failed).
+    type: list
+    elements: dict
+    default: []
 """
 
 EXAMPLES = r"""
@@ -77,7 +85,13 @@ prune:
 from datetime import datetime, timezone
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.mnist.deploy.plugins.module_utils.releases import audit_line, prune_plan, read_state, record
+from ansible_collections.mnist.deploy.plugins.module_utils.releases import (
+    audit_line,
+    container_names,
+    prune_plan,
+    read_state,
+    record,
+)
 
 
 def main() -> None:
@@ -91,6 +105,7 @@ def main() -> None:
             "host": {"type": "str", "required": True},
             "note": {"type": "str", "default": ""},
             "keep": {"type": "int", "default": 0},
+            "containers": {"type": "list", "elements": "dict", "default": []},
         },
         supports_check_mode=True,
     )
@@ -100,7 +115,8 @@ def main() -> None:
         datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), event, p["release"], p["by"], p["host"], p["note"]
     )
     try:
-        result = record(p["home"], p["release"], p["active"], p["event"], line, module.check_mode)
+        running = container_names(p["containers"])
+        result = record(p["home"], p["release"], p["active"], p["event"], line, module.check_mode, running)
         if p["keep"] and p["event"] != "failed":
             result["prune"] = prune_plan(read_state(p["home"]), p["keep"], p["release"], p["active"])
     except (OSError, ValueError) as exc:
