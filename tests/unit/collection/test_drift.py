@@ -13,7 +13,7 @@ from ansible_collections.mnist.deploy.plugins.module_utils import drift, release
 
 from tests.servers import free_port, running
 
-RELEASE, OTHER = "0123456789ab", "ba9876543210"
+RELEASE, OTHER = "0123456789ab", "ba9876543210"  # pragma: allowlist secret (release ids)
 BACKEND, PROXY, BYHAND = "a" * 64, "b" * 64, "c" * 64
 FILES = {
     "compose.yaml": "services: {}\n",
