@@ -26,11 +26,35 @@ def is_inline(value: Any) -> bool:
     return isinstance(value, dict) and set(value) == {MARK}
 
 
+def _inline(value: Any, where: str) -> dict[str, str]:
+    """{where: ciphertext} of VALUE and what it holds (in mappings and lists) encrypted inline."""
+    if is_inline(value):
+        return {where: value[MARK]}
+    found: dict[str, str] = {}
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, inner in items:
+        found |= _inline(inner, f"{where}.{key}")
+    return found
+
+
+def _replaced(value: Any, plain: dict[str, str]) -> Any:
+    if is_inline(value):
+        return plain[value[MARK]]
+    if isinstance(value, dict):
+        return {key: _replaced(inner, plain) for key, inner in value.items()}
+    if isinstance(value, list):
+        return [_replaced(inner, plain) for inner in value]
+    return value
+
+
 def encrypted(hostvars: dict[str, dict[str, Any]]) -> dict[str, str]:
-    """{variable: ciphertext} of the values HOSTVARS (ansible-inventory's) hold encrypted inline."""
-    return {
-        name: value[MARK] for variables in hostvars.values() for name, value in variables.items() if is_inline(value)
-    }
+    """{variable: ciphertext} of the values HOSTVARS (ansible-inventory's) hold encrypted inline, those inside
+    mappings and lists too (a receiver's webhook URL, say: `mnist_stack_alert_receivers.oncall.slack_url`)."""
+    found: dict[str, str] = {}
+    for variables in hostvars.values():
+        for name, value in variables.items():
+            found |= _inline(value, name)
+    return found
 
 
 def decrypt_inline(hostvars: dict[str, dict[str, Any]], cwd: str) -> dict[str, dict[str, Any]]:
@@ -56,7 +80,7 @@ def decrypt_inline(hostvars: dict[str, dict[str, Any]], cwd: str) -> dict[str, d
         )
     plain = dict(zip(ciphertexts, json.loads(proc.stdout), strict=True))
     return {
-        host: {name: plain[value[MARK]] if is_inline(value) else value for name, value in variables.items()}
+        host: {name: _replaced(value, plain) for name, value in variables.items()}
         for host, variables in hostvars.items()
     }
 

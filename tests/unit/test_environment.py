@@ -60,18 +60,27 @@ def test_values_encrypted_inline_are_read_decrypted_and_refused_without_the_pass
     inventory = tmp_path / "inventories" / "vaulted"
     (inventory / "group_vars" / "all").mkdir(parents=True)
     (inventory / "hosts.yml").write_text("all:\n  hosts:\n    web-1:\n")
+    hook = "https://hooks.example.org/services/T0/B0/x"  # pragma: allowlist secret
     (inventory / "group_vars" / "all" / "vault.yml").write_text(
         f"mnist_stack_grafana_admin_password: {encrypt_inline(password, 'a-long-grafana-password')}plain: kept\n"
+        # inside a mapping, as a receiver's webhook may be written
+        f"mnist_stack_alert_receivers:\n  oncall:\n    slack_url: {encrypt_inline(password, hook)}"
     )
     monkeypatch.setattr(environment, "INVENTORIES", tmp_path / "inventories")
     monkeypatch.setenv("ANSIBLE_VAULT_PASSWORD_FILE", str(password))
     decrypted = "a-long-grafana-password"  # pragma: allowlist secret
     assert environment.read_inventory("vaulted") == {
-        "web-1": {"mnist_stack_grafana_admin_password": decrypted, "plain": "kept"}
+        "web-1": {
+            "mnist_stack_grafana_admin_password": decrypted,
+            "plain": "kept",
+            "mnist_stack_alert_receivers": {"oncall": {"slack_url": hook}},
+        }
     }
     monkeypatch.delenv("ANSIBLE_VAULT_PASSWORD_FILE")
     with pytest.raises(
-        DeployError, match=r"cannot decrypt mnist_stack_grafana_admin_password, encrypted inline \(!vault\)"
+        DeployError,
+        match=r"cannot decrypt mnist_stack_alert_receivers.oncall.slack_url, mnist_stack_grafana_admin_password, "
+        r"encrypted inline \(!vault\)",
     ):
         environment.read_inventory("vaulted")
 
