@@ -7,7 +7,9 @@ RUN apt-get update -q && apt-get install -y -q --no-install-recommends python3 \
     && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /usr/share/doc/* /usr/share/man/*
 COPY collections/ansible_collections/mnist/deploy/plugins/module_utils/drift.py \
      collections/ansible_collections/mnist/deploy/plugins/module_utils/lock.py /usr/local/lib/mnist/
-USER 10092:10092
+# The stack's folder is root's, mode 0750: the root group reads it (no capability comes with a group). What is
+# secret in it is mode 0400 for its own service's uid.
+USER 10092:0
 EXPOSE 9101
 HEALTHCHECK --interval=5s --timeout=3s --start-period=10s --retries=3 \
     CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/9101 && printf 'GET /metrics HTTP/1.0\\r\\n\\r\\n' >&3 && head -1 <&3 | grep -q ' 200 '"]
