@@ -146,7 +146,12 @@ def test_prometheus_scrapes_every_replica_and_nothing_else(remote, containers, r
 
 
 # The scrape job of each service Prometheus scrapes when the host runs it (templates/prometheus/prometheus.yml.j2).
-SCRAPE_JOBS = {"alertmanager": "alertmanager", "node_exporter": "node", "grafana": "grafana"}
+SCRAPE_JOBS = {
+    "alertmanager": "alertmanager",
+    "node_exporter": "node",
+    "release_exporter": "release",
+    "grafana": "grafana",
+}
 
 
 def test_prometheus_sends_its_alerts_to_the_hosts_alertmanager(remote, containers, release):

@@ -29,7 +29,7 @@ def sha(text: str) -> str:
 def fake_proc(root: Path, cgroups: dict[int, str]) -> Path:
     """A /proc with a `cgroup` file per pid (and entries that are no process)."""
     proc = root / "proc"
-    proc.mkdir(exist_ok=True)
+    proc.mkdir(parents=True, exist_ok=True)
     for pid, line in cgroups.items():
         (proc / str(pid)).mkdir(parents=True)
         (proc / str(pid) / "cgroup").write_text(line + "\n")
@@ -77,6 +77,13 @@ def test_the_containers_that_run_are_read_from_every_process_cgroup(tmp_path):
         },
     )
     assert drift.running_containers(str(proc)) == {BACKEND, PROXY}
+    # A host that is itself a container: its own id is in every path, its init's too.
+    host = "d" * 64
+    nested = fake_proc(
+        tmp_path / "nested",
+        {1: f"0::/docker/{host}", 5: f"0::/docker/{host}", 10: f"0::/docker/{host}/docker/{BACKEND}"},
+    )
+    assert drift.running_containers(str(nested)) == {BACKEND}
 
 
 def test_a_host_as_the_deploy_left_it_has_no_drift(tmp_path):

@@ -33,18 +33,23 @@ CONTAINER_ID = re.compile(r"[0-9a-f]{64}")
 MAX_ITEMS = 20  # drift items exported as series: enough to say what differs, bounded
 
 
+def _cgroup_ids(proc: str, pid: str) -> set:
+    try:
+        with open(os.path.join(proc, pid, "cgroup")) as handle:
+            return set(CONTAINER_ID.findall(handle.read()))
+    except OSError:  # the process ended meanwhile
+        return set()
+
+
 def running_containers(proc: str = "/proc") -> set:
-    """The ids of the containers with a running process, from each process's cgroup path."""
+    """The ids of the containers with a running process, from each process's cgroup path. A host that is itself a
+    container (the sandbox's, an LXC machine) has its own id in every path, its init's (pid 1) too: not one of its
+    containers."""
     found = set()
     for pid in os.listdir(proc):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(os.path.join(proc, pid, "cgroup")) as handle:
-                found.update(CONTAINER_ID.findall(handle.read()))
-        except OSError:  # the process ended meanwhile
-            continue
-    return found
+        if pid.isdigit():
+            found |= _cgroup_ids(proc, pid)
+    return found - _cgroup_ids(proc, "1")
 
 
 def _sha256(path: str) -> str:
