@@ -460,7 +460,7 @@ def test_the_release_records_say_who_deployed_what_and_when(sandbox_hosts, state
         assert record["by"] == deploy.deployer()
         assert datetime.fromisoformat(record["assembled"]) <= datetime.now(UTC)
         assert set(record["files"]) >= {"compose.yaml", "prometheus/prometheus.yml", "proxy/haproxy.cfg"}
-        assert {image["service"] for image in record["images"]} == {"backend", "frontend", "prometheus", "proxy"}
+        assert {image["service"] for image in record["images"]} == set(images.SERVICES)
     result = json.loads(on_host("target-2", f"sudo cat {HOME}/current/release.json").stdout)
     assert result["id"] == state["b"]["id"]
 
