@@ -78,6 +78,70 @@ def train(c: Context, epochs: int = 0, device: str = "", model_dir: str = "") ->
         raise Exit(code=result.exited)
 
 
+def _suite_scorer(c: Context, show: bool = True) -> Callable[..., Any]:
+    """The robustness suite as training configures it (conf: robustness.digits, robustness.seed), with progress."""
+    from rich.console import Console
+
+    from app.mnist import robustness
+    from app.mnist.data import DatasetError
+    from app.mnist.promotion import PromotionError
+    from app.training.pipeline import load_parameters
+
+    suite = load_parameters()["robustness"]
+    console = Console(stderr=True)
+
+    def score(model: Any) -> dict[str, Any]:
+        with console.status(f"robustness suite on {model.version[:12]} ({suite['digits']} digits per condition)"):
+            try:
+                _, report = robustness.score(model.onnx_bytes, Path(c.mnist.data_dir), suite["digits"], suite["seed"])
+            except DatasetError as exc:
+                raise PromotionError(f"the robustness suite needs MNIST's test digits: {exc}") from exc
+        return report
+
+    return score
+
+
+@task(help={"model": "Model version (a unique prefix will do; default: the current model)", "model_dir": "Model store"})
+@reports_errors
+def robustness(c: Context, model: str = "", model_dir: str = "") -> None:
+    """Score a model on the robustness suite (each condition through the real preprocessing) and print the table."""
+    from app.mnist import robustness as suite
+    from app.mnist import store
+
+    root = Path(model_dir or c.mnist.model_dir)
+    stored = store.load(root, store.resolve(root, model) if model else None)
+    report = _suite_scorer(c)(stored)
+    print(suite.table(report))
+    below = report["below_target"]
+    print(
+        f"model {stored.version[:12]}: "
+        + (f"below target: {', '.join(below)}" if below else "every condition meets its target")
+    )
+
+
+@task(
+    help={
+        "model": "Model version to make current (a unique prefix will do)",
+        "reason": "Promote even if it does not beat the current model; the promotion record keeps the reason",
+        "model_dir": "Model store",
+    }
+)
+@reports_errors
+def promote(c: Context, model: str, reason: str = "", model_dir: str = "") -> None:
+    """Make MODEL the current model if it beats it on the robustness suite and the clean test set."""
+    from app.mnist import promotion, store
+
+    root = Path(model_dir or c.mnist.model_dir)
+    version = store.resolve(root, model)
+    comparison = promotion.promote(root, version, _suite_scorer(c), reason)
+    if comparison is not None:
+        print(
+            f"suite mean {comparison.suite_mean[1]:.2%} → {comparison.suite_mean[0]:.2%}, "
+            f"clean test {comparison.test[1]:.2%} → {comparison.test[0]:.2%}"
+        )
+    print(f"current model: {version[:12]} (record: {root / promotion.RECORD})")
+
+
 @task(help={"env": ENV_HELP, "tag": "Image tag to render (default: git sha + current model version)"})
 @reports_errors
 def render(c: Context, env: str = "dev", tag: str = "") -> None:
@@ -599,6 +663,8 @@ sandbox_tasks = Collection("sandbox", sandbox_up, sandbox_down)
 bastion_tasks = Collection("bastion", bastion_setup, bastion_run)
 ns = Collection(
     train,
+    robustness,
+    promote,
     render,
     build,
     up,

@@ -23,6 +23,13 @@ MAX_SHARED_RUN = 64
 class Prediction:
     digit: int
     probabilities: list[float]
+    sure: bool  # the top probability reaches the model's "not sure" threshold
+
+
+def not_sure_below(metadata: dict[str, Any]) -> float:
+    """The confidence below which the model's answer is "not sure" (its calibration's; 0: always sure, for a model
+    trained before calibration)."""
+    return float((metadata.get("calibration") or {}).get("not_sure_below", 0.0))
 
 
 class Classifier:
@@ -32,8 +39,10 @@ class Classifier:
         options.inter_op_num_threads = 1
         self.version = model.version
         self.metadata: dict[str, Any] = model.metadata
+        self.not_sure_below = not_sure_below(model.metadata)
         self._session = ort.InferenceSession(model.onnx_bytes, options, providers=["CPUExecutionProvider"])
         self._confidence = metrics.CONFIDENCE.labels(version=model.version)  # bound once, not per prediction
+        self._not_sure = metrics.NOT_SURE.labels(version=model.version)
         self._waiting: list[tuple[np.ndarray, asyncio.Future[Prediction]]] = []
 
     def predict(self, images: np.ndarray) -> list[Prediction]:
@@ -49,9 +58,14 @@ class Classifier:
         for digit, count in enumerate(np.bincount(digits, minlength=10).tolist()):
             if count:
                 metrics.PREDICTIONS_BY_DIGIT[digit].inc(count)
-        for confidence in probabilities.max(axis=1).tolist():
+        confidences = probabilities.max(axis=1)
+        for confidence in confidences.tolist():
             self._confidence.observe(confidence)
-        return [Prediction(d, row) for d, row in zip(digits.tolist(), probabilities.round(6).tolist(), strict=True)]
+        sure = (confidences >= self.not_sure_below).tolist()
+        if not all(sure):
+            self._not_sure.inc(len(sure) - sum(sure))
+        rows = probabilities.round(6).tolist()
+        return [Prediction(d, row, s) for d, row, s in zip(digits.tolist(), rows, sure, strict=True)]
 
     async def predict_one(self, image: np.ndarray) -> Prediction:
         """IMAGE: float32 (28, 28). Shares one model run with the images of the requests that are waiting with it.

@@ -35,6 +35,11 @@ CONFIDENCE = Histogram(
     ["version"],
     buckets=(0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 0.999),
 )
+NOT_SURE = Counter(
+    "mnist_predictions_not_sure_total",
+    'Predictions answered "not sure" (below the model\'s calibrated threshold), by model version',
+    ["version"],
+)
 MODEL_INFO = Gauge("mnist_model_info", "The model this process serves (value 1)", ["version"], multiprocess_mode="max")
 
 # The container's own resource use and limits, from cgroup v2 or v1, for the CPU/RAM < 80 % targets. Every worker

@@ -35,8 +35,12 @@ class BatchPredictRequest(BaseModel):
 
 
 class PredictResponse(BaseModel):
-    digit: int = Field(ge=0, le=9)
-    probabilities: list[float] = Field(min_length=10, max_length=10)
+    digit: int = Field(ge=0, le=9, description="The most probable digit")
+    probabilities: list[float] = Field(min_length=10, max_length=10, description="Calibrated, one per digit")
+    sure: bool = Field(
+        description="False: the model is not sure (its top probability is below the threshold chosen on held-out "
+        "drawings); show the answer as a guess, or ask for another drawing"
+    )
     model_version: str
 
 

@@ -66,8 +66,13 @@ def predict(image: bytes, filename: str, content_type: str, source: str) -> None
         return
     state.pending = None
     state.history = [(source, prediction), *state.history][:HISTORY]
-    st.subheader(f"Prediction: {prediction.digit}")
+    if prediction.sure:
+        st.subheader(f"Prediction: {prediction.digit}")
+    else:
+        st.subheader("Not sure")
+        st.warning(f"The model is not sure: it looks most like a {prediction.digit}. Try drawing it again.")
     st.metric("Confidence", f"{prediction.confidence:.1%}")
+    st.caption("Top three: " + ", ".join(f"{digit} ({p:.1%})" for digit, p in prediction.top(3)))
     st.bar_chart({"probability": prediction.probabilities}, x_label="digit", y_label="probability")
     st.caption(f"Model version `{prediction.model_version[:16]}`")
 
@@ -85,4 +90,9 @@ elif upload is not None:
 if state.history:
     st.divider()
     st.caption("This visit's last predictions")
-    st.table([{"source": source, "digit": p.digit, "confidence": f"{p.confidence:.1%}"} for source, p in state.history])
+    st.table(
+        [
+            {"source": source, "digit": str(p.digit) if p.sure else f"{p.digit}?", "confidence": f"{p.confidence:.1%}"}
+            for source, p in state.history
+        ]
+    )

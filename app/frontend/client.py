@@ -21,10 +21,15 @@ class Prediction:
     digit: int
     probabilities: list[float]
     model_version: str
+    sure: bool = True
 
     @property
     def confidence(self) -> float:
         return self.probabilities[self.digit]
+
+    def top(self, n: int = 3) -> list[tuple[int, float]]:
+        """The N most probable digits, most probable first."""
+        return sorted(enumerate(self.probabilities), key=lambda pair: -pair[1])[:n]
 
 
 def backend_url() -> str:
@@ -64,7 +69,12 @@ def _request(method: str, path: str, **kwargs: Any) -> dict[str, Any]:
 def predict_image(png: bytes, filename: str = "digit.png", content_type: str = "image/png") -> Prediction:
     body = _request("POST", PREDICT_IMAGE, files={"file": (filename, png, content_type)})
     try:
-        return Prediction(int(body["digit"]), [float(p) for p in body["probabilities"]], str(body["model_version"]))
+        return Prediction(
+            int(body["digit"]),
+            [float(p) for p in body["probabilities"]],
+            str(body["model_version"]),
+            bool(body.get("sure", True)),
+        )
     except (KeyError, TypeError, ValueError) as exc:
         raise BackendError("The backend's answer is missing fields.") from exc
 

@@ -37,7 +37,7 @@ def sha256(data: bytes) -> str:
 
 
 def register(root: Path, onnx_bytes: bytes, metadata: dict[str, Any], artifacts: dict[str, bytes] | None = None) -> str:
-    """Add a model to the store and point `current` at it; return its version."""
+    """Add a model to the store and return its version. `current` does not move: `promote` moves it."""
     version = sha256(onnx_bytes)
     if metadata.get("version") != version:
         raise ModelStoreError(f"metadata version {metadata.get('version')!r} is not the ONNX sha256 {version}")
@@ -61,7 +61,6 @@ def register(root: Path, onnx_bytes: bytes, metadata: dict[str, Any], artifacts:
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
-    set_current(root, version)
     return version
 
 
@@ -83,6 +82,16 @@ def current_version(root: Path) -> str:
 
 def versions(root: Path) -> list[str]:
     return sorted(p.name for p in root.iterdir() if (p / MODEL_FILE).is_file()) if root.is_dir() else []
+
+
+def resolve(root: Path, prefix: str) -> str:
+    """The one version in the store that starts with PREFIX."""
+    matches = [v for v in versions(root) if v.startswith(prefix.strip())] if prefix.strip() else []
+    if len(matches) != 1:
+        known = ", ".join(v[:12] for v in versions(root)) or "none"
+        what = "no model" if not matches else f"{len(matches)} models"
+        raise ModelStoreError(f"{what} in {root} match {prefix!r} (models: {known})")
+    return matches[0]
 
 
 def load(root: Path, version: str | None = None) -> StoredModel:

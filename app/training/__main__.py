@@ -21,6 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], help="override training.device")
     parser.add_argument("--model-dir", help="override registry.model_dir (the model store)")
     parser.add_argument("--data-dir", help="override data.data_dir (the MNIST cache)")
+    parser.add_argument("--robustness-digits", type=int, help="override robustness.digits (test digits per condition)")
     args = parser.parse_args(argv)
     overrides: dict[str, Any] = {
         key: value
@@ -29,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
             "training.device": args.device,
             "registry.model_dir": args.model_dir,
             "data.data_dir": args.data_dir,
+            "robustness.digits": args.robustness_digits,
         }.items()
         if value is not None
     }

@@ -12,21 +12,27 @@ class DigitNet(nn.Module):
     mean: torch.Tensor
     std: torch.Tensor
 
-    def __init__(self, channels: tuple[int, int] = (32, 64), hidden: int = 128, dropout: float = 0.25) -> None:
+    def __init__(
+        self, channels: tuple[int, int] = (32, 64), hidden: int = 128, dropout: float = 0.25, convs: int = 1
+    ) -> None:
+        """Two blocks of CONVS 3x3 convolutions (CHANNELS wide) each followed by a 2x2 max pool, then two dense
+        layers. Two convolutions a block see 5x5 before each pool: thick and blurred strokes need the wider view."""
         super().__init__()
-        c1, c2 = channels
         self.register_buffer("mean", torch.tensor(MNIST_MEAN))
         self.register_buffer("std", torch.tensor(MNIST_STD))
-        self.features = nn.Sequential(
-            nn.Conv2d(1, c1, 3, padding=1, bias=False),
-            nn.BatchNorm2d(c1),
-            nn.ReLU(inplace=True),
-            nn.MaxPool2d(2),
-            nn.Conv2d(c1, c2, 3, padding=1, bias=False),
-            nn.BatchNorm2d(c2),
-            nn.ReLU(inplace=True),
-            nn.MaxPool2d(2),
-        )
+        layers: list[nn.Module] = []
+        before = 1
+        for width in channels:
+            for _ in range(convs):
+                layers += [
+                    nn.Conv2d(before, width, 3, padding=1, bias=False),
+                    nn.BatchNorm2d(width),
+                    nn.ReLU(inplace=True),
+                ]
+                before = width
+            layers.append(nn.MaxPool2d(2))
+        self.features = nn.Sequential(*layers)
+        c2 = channels[-1]
         self.classifier = nn.Sequential(
             nn.Flatten(),
             nn.Dropout(dropout),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import platform
+import subprocess
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,8 +17,10 @@ import torch
 import torch.nn.functional as F
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from app.mnist import contract, store
+from app.mnist import contract, preprocessing, robustness, store
 from app.mnist.data import Mnist, load_mnist
+from app.training import calibration
+from app.training.augment import augment
 from app.training.model import DigitNet
 
 
@@ -50,22 +53,6 @@ def _device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def _augment(batch: torch.Tensor, params: dict[str, float], generator: torch.Generator) -> torch.Tensor:
-    """Small random rotations, scalings and shifts, as hand-drawn digits vary."""
-    n = batch.shape[0]
-
-    def uniform(half_width: float) -> torch.Tensor:
-        return (torch.rand(n, generator=generator) * 2 - 1) * half_width
-
-    angle = uniform(np.deg2rad(params["rotation_deg"]))
-    scale = 1 + uniform(params["scale"])
-    tx, ty = uniform(params["translate"]), uniform(params["translate"])
-    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
-    theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1).to(batch.device)
-    grid = F.affine_grid(theta, list(batch.shape), align_corners=False)
-    return F.grid_sample(batch, grid, align_corners=False)
-
-
 def _accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, device: torch.device) -> float:
     return float((_predict(model, x, device).argmax(1) == y).float().mean())
 
@@ -83,8 +70,12 @@ def train(dataset: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
     if params.get("threads"):
         torch.set_num_threads(int(params["threads"]))
     device = _device(params["device"])
-    model = DigitNet(tuple(params["channels"]), params["hidden"], params["dropout"]).to(device)
-    x, y = dataset["x_train"], dataset["y_train"]
+    model = DigitNet(tuple(params["channels"]), params["hidden"], params["dropout"], params.get("convs", 1)).to(device)
+    held_out = torch.randperm(len(dataset["x_train"]), generator=generator)
+    validation, kept = held_out[: params["validation"]], held_out[params["validation"] :]
+    x, y = dataset["x_train"][kept], dataset["y_train"][kept]
+    x_val, y_val = dataset["x_train"][validation], dataset["y_train"][validation]
+    val_augmented = augment(x_val, params["augment"], torch.Generator().manual_seed(params["seed"] + 1))
     batch_size, epochs = params["batch_size"], params["epochs"]
     steps_per_epoch = len(x) // batch_size
     optimizer = torch.optim.AdamW(model.parameters(), lr=params["learning_rate"], weight_decay=params["weight_decay"])
@@ -108,7 +99,7 @@ def train(dataset: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
             running = 0.0
             for step in range(steps_per_epoch):
                 idx = order[step * batch_size : (step + 1) * batch_size]
-                xb = _augment(x[idx], params["augment"], generator).to(device)
+                xb = augment(x[idx], params["augment"], generator).to(device)
                 loss = F.cross_entropy(model(xb), y[idx].to(device))
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -117,13 +108,41 @@ def train(dataset: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
                 running += loss.item()
                 if step % 50 == 0:
                     progress.update(task, completed=step, status=f"loss {running / (step + 1):.4f}")
-            test_acc = _accuracy(model, dataset["x_test"], dataset["y_test"], device)
-            history.append({"epoch": epoch, "loss": running / steps_per_epoch, "test_accuracy": test_acc})
+            clean = _accuracy(model, x_val, y_val, device)
+            drawn = _accuracy(model, val_augmented, y_val, device)
+            history.append(
+                {
+                    "epoch": epoch,
+                    "loss": running / steps_per_epoch,
+                    "validation_accuracy": clean,
+                    "validation_augmented_accuracy": drawn,
+                }
+            )
             progress.update(
-                task, completed=steps_per_epoch, status=f"loss {running / steps_per_epoch:.4f}  test acc {test_acc:.2%}"
+                task,
+                completed=steps_per_epoch,
+                status=f"loss {running / steps_per_epoch:.4f}  validation {clean:.2%}, drawn {drawn:.2%}",
             )
     model = model.cpu().eval()
-    return {"model": model, "history": history, "seconds": time.perf_counter() - started, "device": str(device)}
+    return {
+        "model": model,
+        "history": history,
+        "seconds": time.perf_counter() - started,
+        "device": str(device),
+        "validation": {"clean": x_val, "drawn": val_augmented, "labels": y_val},
+    }
+
+
+def calibrate(trained: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    """Temperature scaling on the held-out images, clean and drawn (app/training/calibration.py); the model that
+    goes on is the calibrated one, so the exported logits are already divided by the temperature."""
+    held_out = trained["validation"]
+    images = torch.cat([held_out["clean"], held_out["drawn"]])
+    labels = torch.cat([held_out["labels"], held_out["labels"]])
+    logits = _predict(trained["model"], images, torch.device("cpu"))
+    fitted = calibration.calibrate(logits, labels, params["answered_accuracy"])
+    model = calibration.Calibrated(trained["model"], fitted.temperature).eval()
+    return {**trained, "model": model, "calibration": fitted.as_dict()}
 
 
 def evaluate(trained: dict[str, Any], dataset: dict[str, Any]) -> dict[str, Any]:
@@ -140,6 +159,7 @@ def evaluate(trained: dict[str, Any], dataset: dict[str, Any]) -> dict[str, Any]
         "history": trained["history"],
         "train_seconds": round(trained["seconds"], 1),
         "device": trained["device"],
+        "calibration": trained.get("calibration"),
     }
 
 
@@ -170,9 +190,12 @@ def plot_metrics(metrics: dict[str, Any]) -> dict[str, bytes]:
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     left.plot(epochs, [h["loss"] for h in history], marker="o")
     left.set(xlabel="epoch", ylabel="training loss", title="Training loss")
-    right.plot(epochs, [100 * h["test_accuracy"] for h in history], marker="o", color="tab:green")
-    right.axhline(99.2, color="tab:red", linestyle="--", label="target 99.2 %")
-    right.set(xlabel="epoch", ylabel="test accuracy (%)", title="Test accuracy")
+    right.plot(epochs, [100 * h["validation_accuracy"] for h in history], marker="o", color="tab:green", label="MNIST")
+    right.plot(
+        epochs, [100 * h["validation_augmented_accuracy"] for h in history], marker="o", color="tab:blue", label="drawn"
+    )
+    right.axhline(99.4, color="tab:red", linestyle="--", label="target 99.4 %")
+    right.set(xlabel="epoch", ylabel="validation accuracy (%)", title="Validation accuracy (5,000 held-out images)")
     right.legend()
     plots["training_curves.png"] = _png(fig)
 
@@ -221,6 +244,7 @@ def export(
     if not max_diff < params["parity_tolerance"]:
         raise ExportError(f"ONNX Runtime and torch differ by {max_diff:.2e} (tolerance {params['parity_tolerance']})")
     version = store.sha256(onnx_bytes)
+    last = metrics["history"][-1] if metrics["history"] else {}
     metadata = {
         "version": version,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -240,8 +264,32 @@ def export(
         },
         "opset": params["opset"],
         "input_contract": contract.describe(),
+        "preprocessing_version": preprocessing.VERSION,
+        "calibration": metrics.get("calibration"),
+        "git": _git_commit(),
+        "validation": {
+            "images": training_params.get("validation", 0),
+            "accuracy": last.get("validation_accuracy"),
+            "augmented_accuracy": last.get("validation_augmented_accuracy"),
+        },
     }
     return {"onnx": onnx_bytes, "metadata": metadata}
+
+
+def _git_commit() -> dict[str, Any]:
+    """The commit the model was trained from, and whether the working tree differed from it (None outside git)."""
+    root = Path(__file__).resolve().parents[2]
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=10, check=True)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.strip()
+
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {"commit": commit, "dirty": bool(status) if status is not None else None}
 
 
 def parity_difference(model: torch.nn.Module, onnx_bytes: bytes, images: torch.Tensor) -> float:
@@ -252,13 +300,40 @@ def parity_difference(model: torch.nn.Module, onnx_bytes: bytes, images: torch.T
     return float(np.abs(ours - theirs).max())
 
 
-def register(exported: dict[str, Any], plots: dict[str, bytes], params: dict[str, Any]) -> dict[str, Any]:
+def score_robustness(exported: dict[str, Any], mnist: Mnist, params: dict[str, Any]) -> dict[str, Any]:
+    """The robustness suite (app/mnist/robustness.py) on the exported model, through the real preprocessing."""
+    digits, labels = robustness.sample(mnist.x_test, mnist.y_test, params["digits"], params["seed"])
+    classify = robustness.onnx_classifier(exported["onnx"])
+    with Progress(
+        TextColumn("robustness"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}")
+    ) as progress:
+        task = progress.add_task("suite", total=len(robustness.CONDITIONS), status="")
+
+        def scored(result: robustness.Result) -> None:
+            progress.update(task, advance=1, status=f"{result.condition} {result.accuracy:.1%}")
+
+        results = robustness.evaluate(classify, digits, labels, seed=params["seed"], on_result=scored)
+    report = robustness.report(results, len(digits), params["seed"])
+    title = f"Robustness suite — model {exported['metadata']['version'][:12]}, {len(digits)} test digits"
+    return {"report": report, "plot": robustness.plot(results, title)}
+
+
+def register(
+    exported: dict[str, Any], plots: dict[str, bytes], suite: dict[str, Any], params: dict[str, Any]
+) -> dict[str, Any]:
+    """Add the model, its plots and its suite's results to the store. `current` moves only on a first model:
+    afterwards `invoke promote` moves it, if the model beats the current one."""
     root = Path(params["model_dir"])
-    version = store.register(root, exported["onnx"], exported["metadata"], plots)
-    metadata = exported["metadata"]
+    metadata = {**exported["metadata"], "robustness": suite["report"]}
+    first = not (root / store.CURRENT_FILE).is_file()
+    version = store.register(root, exported["onnx"], metadata, {**plots, "robustness.png": suite["plot"]})
+    if first:
+        store.set_current(root, version)
     return {
         "version": version,
         "path": str(root / version),
         "test_accuracy": metadata["test_accuracy"],
         "train_seconds": metadata["train_seconds"],
+        "robustness": suite["report"],
+        "current": store.current_version(root) == version,
     }

@@ -23,15 +23,17 @@ def create_pipeline() -> Pipeline:
             node(nodes.load_data, "params:data", "mnist", name="load_and_verify_data"),
             node(nodes.preprocess, "mnist", "dataset", name="preprocess"),
             node(nodes.train, ["dataset", "params:training"], "trained", name="train"),
-            node(nodes.evaluate, ["trained", "dataset"], "metrics", name="evaluate"),
+            node(nodes.calibrate, ["trained", "params:calibration"], "calibrated", name="calibrate"),
+            node(nodes.evaluate, ["calibrated", "dataset"], "metrics", name="evaluate"),
             node(nodes.plot_metrics, "metrics", "plots", name="plot"),
             node(
                 nodes.export,
-                ["trained", "dataset", "metrics", "params:export", "params:training"],
+                ["calibrated", "dataset", "metrics", "params:export", "params:training"],
                 "exported",
                 name="export",
             ),
-            node(nodes.register, ["exported", "plots", "params:registry"], "registered", name="register"),
+            node(nodes.score_robustness, ["exported", "mnist", "params:robustness"], "suite", name="robustness"),
+            node(nodes.register, ["exported", "plots", "suite", "params:registry"], "registered", name="register"),
         ]
     )
 
@@ -55,7 +57,7 @@ def run(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Run the whole pipeline; OVERRIDES are dotted parameter keys, e.g. {"training.epochs": 2}."""
     parameters = load_parameters(overrides)
     catalog = DataCatalog({f"params:{key}": MemoryDataset(value) for key, value in parameters.items()})
-    for name in ("mnist", "dataset", "trained", "metrics", "plots", "exported", "registered"):
+    for name in ("mnist", "dataset", "trained", "calibrated", "metrics", "plots", "exported", "suite", "registered"):
         catalog[name] = MemoryDataset(copy_mode="assign")
     logging.getLogger("kedro.io").setLevel(logging.WARNING)  # one line per dataset load/save drowns the progress
     SequentialRunner().run(create_pipeline(), catalog)

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from app.mnist import store
+from app.mnist import preprocessing, robustness, store
 from app.training.pipeline import create_pipeline, load_parameters, run
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -12,9 +12,9 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_pipeline_runs_the_documented_nodes_in_dependency_order():
     names = [n.name for n in create_pipeline().nodes]
     assert sorted(names) == sorted(
-        ["load_and_verify_data", "preprocess", "train", "evaluate", "plot", "export", "register"]
+        ["load_and_verify_data", "preprocess", "train", "evaluate", "plot", "export", "robustness", "register"]
     )
-    chain = ["load_and_verify_data", "preprocess", "train", "evaluate", "export", "register"]
+    chain = ["load_and_verify_data", "preprocess", "train", "evaluate", "export", "robustness", "register"]
     assert [n for n in names if n in chain] == chain
 
 
@@ -27,13 +27,21 @@ def test_parameters_come_from_kedro_conf_and_accept_overrides():
 
 @pytest.mark.slow
 def test_one_epoch_run_registers_a_verified_model_with_plots(tmp_path):
-    result = run({"training.epochs": 1, "registry.model_dir": str(tmp_path), "data.data_dir": str(ROOT / "data")})
-    model = store.load(tmp_path)
-    assert model.version == result["version"]
+    overrides = {"training.epochs": 1, "robustness.digits": 40, "data.data_dir": str(ROOT / "data")}
+    result = run({**overrides, "registry.model_dir": str(tmp_path)})
+    model = store.load(tmp_path)  # the store's first model is its current one
+    assert model.version == result["version"] and result["current"]
     assert model.metadata["test_accuracy"] > 0.97
-    for plot in ("confusion_matrix.png", "training_curves.png", "per_class_accuracy.png"):
+    for plot in ("confusion_matrix.png", "training_curves.png", "per_class_accuracy.png", "robustness.png"):
         assert (model.path / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     metadata = json.loads((model.path / "metadata.json").read_text())
+    # What a promotion compares and a reader needs: the suite, the validation split, the code it came from.
+    assert metadata["robustness"]["digits"] == 40
+    assert set(metadata["robustness"]["conditions"]) == {c.name for c in robustness.CONDITIONS}
+    assert metadata["preprocessing_version"] == preprocessing.VERSION
+    assert metadata["validation"]["images"] == 5000 and metadata["validation"]["accuracy"] > 0.95
+    assert len(metadata["git"]["commit"]) == 40
+    assert [h["epoch"] for h in metadata["history"]] == [1] and "test_accuracy" not in metadata["history"][0]
     assert set(metadata["dataset"]["md5"]) == {
         "train-images-idx3-ubyte",
         "train-labels-idx1-ubyte",

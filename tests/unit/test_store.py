@@ -10,11 +10,13 @@ def metadata_for(onnx: bytes, **extra) -> dict:
     return {"version": store.sha256(onnx), **extra}
 
 
-def test_register_writes_version_folder_and_points_current_at_it(tmp_path):
+def test_register_writes_version_folder_and_set_current_points_at_it(tmp_path):
     onnx = b"model-a"
     version = store.register(tmp_path, onnx, metadata_for(onnx), {"curves.png": b"png"})
     assert version == store.sha256(onnx)
     assert (tmp_path / version / "curves.png").read_bytes() == b"png"
+    assert not (tmp_path / store.CURRENT_FILE).exists()  # registering never moves current: promotion does
+    store.set_current(tmp_path, version)
     assert store.current_version(tmp_path) == version
     assert store.load(tmp_path).onnx_bytes == onnx
 
@@ -22,6 +24,7 @@ def test_register_writes_version_folder_and_points_current_at_it(tmp_path):
 def test_registering_the_same_model_again_never_rewrites_it(tmp_path):
     onnx = b"model-a"
     version = store.register(tmp_path, onnx, metadata_for(onnx, created="first"))
+    store.set_current(tmp_path, version)
     store.register(tmp_path, b"model-b", metadata_for(b"model-b"))
     store.register(tmp_path, onnx, metadata_for(onnx, created="second"))
     assert json.loads((tmp_path / version / "metadata.json").read_text())["created"] == "first"

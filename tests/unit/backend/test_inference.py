@@ -72,3 +72,24 @@ def test_what_the_app_loads_is_kept_out_of_the_collector_while_it_serves(setting
         assert client.get("/ready").status_code == 200
         assert gc.get_freeze_count() > 0
     assert gc.get_freeze_count() == 0
+
+
+def test_answers_below_the_models_threshold_are_not_sure_and_counted(mnist_sample, default_model):
+    """The threshold is the model's own (its calibration in the metadata); a model without one is always sure."""
+    import dataclasses
+
+    from app.backend import metrics
+
+    pixels = np.concatenate([(mnist_sample[0][:4] / 255.0), np.full((1, 28, 28), 0.5)]).astype(np.float32)
+    uncalibrated = {k: v for k, v in default_model.metadata.items() if k != "calibration"}
+    assert all(p.sure for p in Classifier(dataclasses.replace(default_model, metadata=uncalibrated)).predict(pixels))
+
+    strict = {**default_model.metadata, "calibration": {"not_sure_below": 0.999999}}
+    classifier = Classifier(dataclasses.replace(default_model, metadata=strict))
+    counter = metrics.NOT_SURE.labels(version=default_model.version)
+    before = counter._value.get()
+    answers = classifier.predict(pixels)
+    unsure = [not p.sure for p in answers]
+    expected = [max(p.probabilities) < 0.999999 for p in answers]
+    assert unsure == expected and unsure[-1]  # a flat grey square is nothing the model is sure of
+    assert counter._value.get() - before == sum(unsure)

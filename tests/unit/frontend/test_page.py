@@ -13,7 +13,12 @@ from tests.servers import ROOT
 
 BACKEND = "http://backend.test:8000"
 PAGE = str(ROOT / "app" / "frontend" / "app.py")
-ANSWER = {"digit": 3, "probabilities": [0.0, 0.0, 0.05, 0.9, 0.05, 0, 0, 0, 0, 0], "model_version": "abc123" * 5}
+ANSWER = {
+    "digit": 3,
+    "probabilities": [0.0, 0.0, 0.05, 0.9, 0.05, 0, 0, 0, 0, 0],
+    "sure": True,
+    "model_version": "abc123" * 5,
+}
 
 
 @pytest.fixture
@@ -64,7 +69,15 @@ def test_retry_resends_and_shows_the_answer_built_from_the_base_url(page):
     assert b'name="file"; filename="canvas.png"' in route.calls[0].request.content
     assert page.subheader[0].value == "Prediction: 3"
     assert page.metric[0].value == "90.0%"
-    assert page.table[0].value["digit"].tolist() == [3]
+    assert "Top three: 3 (90.0%), 2 (5.0%), 4 (5.0%)" in [caption.value for caption in page.caption]
+    assert page.table[0].value["digit"].tolist() == ["3"]
+
+
+def test_an_answer_the_model_is_not_sure_of_says_so(page):
+    retry_against(page, return_value=httpx.Response(200, json={**ANSWER, "sure": False}))
+    assert page.subheader[0].value == "Not sure"
+    assert "looks most like a 3" in page.warning[0].value
+    assert page.table[0].value["digit"].tolist() == ["3?"]
 
 
 @pytest.mark.parametrize(

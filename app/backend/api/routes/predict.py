@@ -128,7 +128,12 @@ async def predict(request: Request) -> Response:
         return Response(status_code=413)
     image = parse_predict_request(raw)
     prediction = await classifier.predict_one(image)
-    answer = {"digit": prediction.digit, "probabilities": prediction.probabilities, "model_version": classifier.version}
+    answer = {
+        "digit": prediction.digit,
+        "probabilities": prediction.probabilities,
+        "sure": prediction.sure,
+        "model_version": classifier.version,
+    }
     return Response(orjson.dumps(answer), media_type="application/json")
 
 
@@ -144,7 +149,7 @@ def predict_batch(body: BatchPredictRequest, classifier: ClassifierDep, settings
     predictions = classifier.predict(np.stack([_as_array(image) for image in body.images]))
     return BatchPredictResponse(
         predictions=[
-            PredictResponse(digit=p.digit, probabilities=p.probabilities, model_version=classifier.version)
+            PredictResponse(digit=p.digit, probabilities=p.probabilities, sure=p.sure, model_version=classifier.version)
             for p in predictions
         ],
         model_version=classifier.version,
@@ -174,5 +179,8 @@ def predict_image(file: UploadFile, classifier: ClassifierDep, settings: Setting
         raise HTTPException(422, str(exc)) from exc
     prediction = classifier.predict(image[None])[0]
     return PredictResponse(
-        digit=prediction.digit, probabilities=prediction.probabilities, model_version=classifier.version
+        digit=prediction.digit,
+        probabilities=prediction.probabilities,
+        sure=prediction.sure,
+        model_version=classifier.version,
     )
