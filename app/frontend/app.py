@@ -69,7 +69,7 @@ def predict(image: bytes, filename: str, content_type: str, source: str) -> None
     if prediction.sure:
         st.subheader(f"Prediction: {prediction.digit}")
     else:
-        st.subheader("Not sure")
+        st.subheader(f"Prediction: {prediction.digit} (not sure)")
         st.warning(f"The model is not sure: it looks most like a {prediction.digit}. Try drawing it again.")
     st.metric("Confidence", f"{prediction.confidence:.1%}")
     st.caption("Top three: " + ", ".join(f"{digit} ({p:.1%})" for digit, p in prediction.top(3)))

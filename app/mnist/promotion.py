@@ -102,15 +102,16 @@ def promote(root: Path, version: str, score: Scorer, reason: str = "", *, now: s
     not comparable with the other's."""
     candidate = store.load(root, version)
     current_version = store.current_version(root) if (root / store.CURRENT_FILE).is_file() else None
-    comparison = None
+    comparison, suites = None, None
     if current_version == candidate.version:
         raise PromotionError(f"model {version[:12]} is already the current model")
     if current_version is not None:
         current = store.load(root, current_version)
         ours, theirs = candidate.metadata.get("robustness"), current.metadata.get("robustness")
-        if not comparable(ours, theirs):
+        if ours is None or theirs is None or not comparable(ours, theirs):
             ours, theirs = score(candidate), score(current)
         comparison = compare(candidate, current, (ours, theirs))
+        suites = {"candidate": ours, "current": theirs}
         if not comparison.beats and not reason:
             raise PromotionError(
                 f"model {version[:12]} does not beat the current model {current.version[:12]}: "
@@ -123,6 +124,7 @@ def promote(root: Path, version: str, score: Scorer, reason: str = "", *, now: s
         "version": candidate.version,
         "replaced": current_version,
         "comparison": comparison.as_dict() if comparison else None,
+        "suites": suites,  # each condition's figures, as compared
         "reason": reason or None,
     }
     with (root / RECORD).open("a") as record:

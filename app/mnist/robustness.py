@@ -372,7 +372,10 @@ def report(results: Sequence[Result], digits: int, seed: int) -> dict[str, Any]:
 def table(report_: dict[str, Any]) -> str:
     """A Markdown table of a report: condition, accuracy, target."""
     lines = ["| condition | what | accuracy | refused | target |", "|---|---|---:|---:|---:|"]
-    for name, row in report_["conditions"].items():
+    rows = report_["conditions"]
+    ordered = [c.name for c in CONDITIONS if c.name in rows] + [n for n in rows if n not in BY_NAME]
+    for name in ordered:
+        row = rows[name]
         mark = "" if row["accuracy"] >= row["target"] else " ✗"
         what = BY_NAME[name].description if name in BY_NAME else ""
         lines.append(

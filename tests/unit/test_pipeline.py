@@ -12,9 +12,19 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_pipeline_runs_the_documented_nodes_in_dependency_order():
     names = [n.name for n in create_pipeline().nodes]
     assert sorted(names) == sorted(
-        ["load_and_verify_data", "preprocess", "train", "evaluate", "plot", "export", "robustness", "register"]
+        [
+            "load_and_verify_data",
+            "preprocess",
+            "train",
+            "calibrate",
+            "evaluate",
+            "plot",
+            "export",
+            "robustness",
+            "register",
+        ]
     )
-    chain = ["load_and_verify_data", "preprocess", "train", "evaluate", "export", "robustness", "register"]
+    chain = ["load_and_verify_data", "preprocess", "train", "calibrate", "evaluate", "export", "robustness", "register"]
     assert [n for n in names if n in chain] == chain
 
 
@@ -41,6 +51,9 @@ def test_one_epoch_run_registers_a_verified_model_with_plots(tmp_path):
     assert metadata["preprocessing_version"] == preprocessing.VERSION
     assert metadata["validation"]["images"] == 5000 and metadata["validation"]["accuracy"] > 0.95
     assert len(metadata["git"]["commit"]) == 40
+    calibration = metadata["calibration"]
+    assert calibration["temperature"] > 0 and 0 < calibration["not_sure_below"] < 1
+    assert calibration["ece_after"] <= calibration["ece_before"] + 0.005
     assert [h["epoch"] for h in metadata["history"]] == [1] and "test_accuracy" not in metadata["history"][0]
     assert set(metadata["dataset"]["md5"]) == {
         "train-images-idx3-ubyte",

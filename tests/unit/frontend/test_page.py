@@ -75,7 +75,7 @@ def test_retry_resends_and_shows_the_answer_built_from_the_base_url(page):
 
 def test_an_answer_the_model_is_not_sure_of_says_so(page):
     retry_against(page, return_value=httpx.Response(200, json={**ANSWER, "sure": False}))
-    assert page.subheader[0].value == "Not sure"
+    assert page.subheader[0].value == "Prediction: 3 (not sure)"
     assert "looks most like a 3" in page.warning[0].value
     assert page.table[0].value["digit"].tolist() == ["3?"]
 
