@@ -78,24 +78,32 @@ def train(c: Context, epochs: int = 0, device: str = "", model_dir: str = "") ->
         raise Exit(code=result.exited)
 
 
-def _suite_scorer(c: Context, show: bool = True) -> Callable[..., Any]:
-    """The robustness suite as training configures it (conf: robustness.digits, robustness.seed), with progress."""
+def _suite_scorer(c: Context) -> Callable[..., Any]:
+    """The robustness suite as training configures it (conf: robustness.digits, robustness.seed), with progress;
+    MNIST's test set is read once, when a first model is scored."""
+    from functools import cache
+
     from rich.console import Console
 
     from app.mnist import robustness
-    from app.mnist.data import DatasetError
+    from app.mnist.data import DatasetError, Mnist, load_mnist
     from app.mnist.promotion import PromotionError
     from app.training.pipeline import load_parameters
 
     suite = load_parameters()["robustness"]
     console = Console(stderr=True)
 
+    @cache
+    def mnist() -> Mnist:
+        try:
+            return load_mnist(Path(c.mnist.data_dir))
+        except DatasetError as exc:
+            raise PromotionError(f"the robustness suite needs MNIST's test digits: {exc}") from exc
+
     def score(model: Any) -> dict[str, Any]:
+        test = mnist()
         with console.status(f"robustness suite on {model.version[:12]} ({suite['digits']} digits per condition)"):
-            try:
-                _, report = robustness.score(model.onnx_bytes, Path(c.mnist.data_dir), suite["digits"], suite["seed"])
-            except DatasetError as exc:
-                raise PromotionError(f"the robustness suite needs MNIST's test digits: {exc}") from exc
+            _, report = robustness.score(model.onnx_bytes, test.x_test, test.y_test, suite["digits"], suite["seed"])
         return report
 
     return score

@@ -69,15 +69,10 @@ def suite_mean(report: dict[str, Any]) -> float:
     return sum(row["accuracy"] for row in conditions.values()) / len(conditions)
 
 
-def comparable(a: dict[str, Any] | None, b: dict[str, Any] | None) -> bool:
+def comparable(a: dict[str, Any], b: dict[str, Any]) -> bool:
     """Two reports scored the same digits through the same preprocessing and conditions."""
     keys = ("digits", "seed", "preprocessing_version")
-    return (
-        a is not None
-        and b is not None
-        and all(a.get(k) == b.get(k) for k in keys)
-        and set(a["conditions"]) == set(b["conditions"])
-    )
+    return all(a.get(k) == b.get(k) for k in keys) and set(a["conditions"]) == set(b["conditions"])
 
 
 def compare(candidate: store.StoredModel, current: store.StoredModel, reports: tuple[dict, dict]) -> Comparison:

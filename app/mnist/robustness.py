@@ -17,7 +17,6 @@ import io
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -386,12 +385,14 @@ def table(report_: dict[str, Any]) -> str:
 
 
 def score(
-    onnx_bytes: bytes, data_dir: Path, digits: int, seed: int, on_result: Callable[[Result], None] | None = None
+    onnx_bytes: bytes,
+    test_images: np.ndarray,
+    test_labels: np.ndarray,
+    digits: int,
+    seed: int,
+    on_result: Callable[[Result], None] | None = None,
 ) -> tuple[list[Result], dict[str, Any]]:
-    """Run the suite on a model with DIGITS test digits from the MNIST cache in DATA_DIR: results and report."""
-    from app.mnist.data import load_mnist
-
-    mnist = load_mnist(data_dir)
-    images, labels = sample(mnist.x_test, mnist.y_test, digits, seed)
+    """Run the suite on a model with DIGITS of the test set's digits (`sample`): the results and their report."""
+    images, labels = sample(test_images, test_labels, digits, seed)
     results = evaluate(onnx_classifier(onnx_bytes), images, labels, seed=seed, on_result=on_result)
     return results, report(results, len(images), seed)

@@ -302,8 +302,6 @@ def parity_difference(model: torch.nn.Module, onnx_bytes: bytes, images: torch.T
 
 def score_robustness(exported: dict[str, Any], mnist: Mnist, params: dict[str, Any]) -> dict[str, Any]:
     """The robustness suite (app/mnist/robustness.py) on the exported model, through the real preprocessing."""
-    digits, labels = robustness.sample(mnist.x_test, mnist.y_test, params["digits"], params["seed"])
-    classify = robustness.onnx_classifier(exported["onnx"])
     with Progress(
         TextColumn("robustness"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}")
     ) as progress:
@@ -312,9 +310,10 @@ def score_robustness(exported: dict[str, Any], mnist: Mnist, params: dict[str, A
         def scored(result: robustness.Result) -> None:
             progress.update(task, advance=1, status=f"{result.condition} {result.accuracy:.1%}")
 
-        results = robustness.evaluate(classify, digits, labels, seed=params["seed"], on_result=scored)
-    report = robustness.report(results, len(digits), params["seed"])
-    title = f"Robustness suite — model {exported['metadata']['version'][:12]}, {len(digits)} test digits"
+        results, report = robustness.score(
+            exported["onnx"], mnist.x_test, mnist.y_test, params["digits"], params["seed"], on_result=scored
+        )
+    title = f"Robustness suite — model {exported['metadata']['version'][:12]}, {report['digits']} test digits"
     return {"report": report, "plot": robustness.plot(results, title)}
 
 
