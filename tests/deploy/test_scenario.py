@@ -261,6 +261,8 @@ def test_deploy_release_b_while_a_concurrent_deploy_is_refused(sandbox_hosts, st
     table, anything = deploy.plan(ENV, RELEASE_MODELS / "b")  # a new model: its backend image, compose.yaml
     shown = render_table(table)
     assert anything and shown.count(" MB)") == len(sandbox_hosts) and "compose.yaml" in shown, shown
+    # Only the layers a host lacks, on both image stores (the trixie host's is containerd's).
+    assert shown.count(" layers, ≤ ") == len(sandbox_hosts), shown
     assert "backend" in shown and "nothing changes" not in shown
     dry = deploy.deploy(ENV, RELEASE_MODELS / "b", check=True)  # a new release's dry run
     assert all(dry["changed"][host] > 0 for host in sandbox_hosts), dry["changed"]

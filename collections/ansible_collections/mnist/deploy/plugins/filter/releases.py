@@ -27,15 +27,15 @@ def gate_verdict(answers, running, expected, model, min_accuracy):
     return releases.gate_verdict(list(answers), int(running), int(expected), str(model), float(min_accuracy))
 
 
-def change_plan(current, release, files, host_images, host_info=None):
+def change_plan(current, release, files, host_images, layers=False):
     """What deploying RELEASE (FILES for this host) changes on a host serving CURRENT (its record, {} if none) whose
-    engine holds HOST_IMAGES (docker_image_info's images). Given HOST_INFO (docker_host_info's), each image to ship
-    also says which of its layers the host holds (ship_plan)."""
+    engine holds HOST_IMAGES (docker_image_info's images). With LAYERS, each image to ship also says which of its
+    layers the host holds (ship_plan)."""
     current = dict(current) if isinstance(current, dict) and current else None
     host_images = list(host_images)
     plan = releases.change_plan(current, release, files, host_images)
-    if host_info is not None:
-        plan["ship"] = ship_plan(release["images"], host_images, host_info, compress=False)
+    if layers:
+        plan["ship"] = ship_plan(release["images"], host_images, compress=False)
     return plan
 
 
@@ -83,13 +83,12 @@ def local_image_ids(identities, host_images):
     return identity.local_ids(list(identities), list(host_images))
 
 
-def ship_plan(images, host_images, host_info, compress=True, cache="", archives=""):
+def ship_plan(images, host_images, compress=True, cache="", archives=""):
     """What goes to a host holding HOST_IMAGES (docker_image_info's) for the release's IMAGES it lacks: each with
-    the layers left out (none on the containerd store: HOST_INFO is docker_host_info's), its archive's name and
-    where its files are on the controller (CACHE; ARCHIVES, a release bundle's images, when there is one)."""
+    the layers left out, its archive's name and where its files are on the controller (CACHE; ARCHIVES, a release
+    bundle's images, when there is one)."""
     missing = identity.missing(list(images), list(host_images))
-    reuse = archive.reuses_layers(dict(host_info))
-    return archive.ship_plan(missing, list(host_images), reuse, bool(compress), str(cache), str(archives))
+    return archive.ship_plan(missing, list(host_images), bool(compress), str(cache), str(archives))
 
 
 def made_on_controller(plan, cache):
