@@ -24,7 +24,7 @@ from typing import Any
 from rich.table import Table
 
 from app.mnist import store
-from mnist_deploy import bundle, engine, images, notify, render, ssh, stack
+from mnist_deploy import bundle, engine, gate, images, notify, render, ssh, stack
 from mnist_deploy.environment import Environment
 from mnist_deploy.errors import DeployError
 from mnist_deploy.shell import console
@@ -60,7 +60,7 @@ def assemble(env: str, model_dir: Path, extra_ca_dir: Path | None = None, out_ro
     model_version = store.current_version(model_dir)
     tag = images.release_tag(model_version)
     stack.ensure_images(tag, extra_ca_dir, model_dir)
-    return describe(env, tag, model_version, out_root)
+    return describe(env, tag, model_version, out_root, gate_thresholds=gate.for_model(model_dir, model_version))
 
 
 def describe(
@@ -69,9 +69,10 @@ def describe(
     model_version: str,
     out_root: Path = render.BUILD,
     images_of: list[dict[str, Any]] | None = None,
-    **extra: str,
+    **extra: Any,
 ) -> dict:
-    """Render ENV for the images tagged TAG and describe that release (EXTRA: what a promotion adds), in
+    """Render ENV for the images tagged TAG and describe that release (EXTRA: what the gate expects of its model,
+    gate_thresholds, and what a promotion adds), in
     build/ENV/release.json and in build/releases/ID.json, where `invoke deploy --release ID` finds it. The images
     are inspected on this engine, or IMAGES_OF (a promoted release's, as they were built) are the release's."""
     env_dir = render.render(env, {"mnist_stack_image_tag": tag}, out_root)
@@ -160,6 +161,7 @@ def promoted(env: str, source_id: str, reason: str = "") -> dict:
         source["image_tag"],
         source["model_version"],
         images_of=source["images"],
+        gate_thresholds=source.get("gate_thresholds") or {},
         promoted_from=source_id,
         note=note,
     )

@@ -17,6 +17,7 @@ SOURCE = {
     "image_tag": f"{COMMIT}-{MODEL[:12]}",
     "model_version": MODEL,
     "images": [{"service": "backend", "ref": f"mnist-backend:{COMMIT}-{MODEL[:12]}", "identity": "sha256:1"}],
+    "gate_thresholds": {"raw": 0.968, "drawn": 0.934},
 }
 
 
@@ -43,6 +44,7 @@ def test_a_release_staging_ran_is_promoted_with_its_own_images(controller, monke
         "promoted_from": "0123456789ab",
         "note": "promoted from staging release 0123456789ab",
         "images_of": SOURCE["images"],  # as they were built: not inspected again
+        "gate_thresholds": SOURCE["gate_thresholds"],  # the same model, judged by the same record
     }
 
 

@@ -211,3 +211,18 @@ def test_a_release_bundle_is_shipped_from_and_never_removed():
     whole, _proxy = ship_plan(RELEASE, [], compress=False, cache="/c", archives="/bundle/images")
     assert not whole["cut"] and whole["archive_path"] == "/bundle/images/cccccccccccc.tar"
     assert made_on_controller([whole], "/c") == []
+
+
+def test_an_archive_cut_for_a_host_that_does_not_load_is_followed_by_the_whole_one():
+    """A containerd store that holds the layers left out as other blobs lacks what the cut archive refers to."""
+    from ansible_collections.mnist.deploy.plugins.filter.releases import load_failed, to_ship_whole
+
+    backend, proxy = ship_plan(RELEASE, [], cache="/c")  # a first deploy: the proxy's base comes with the backend
+    failed = {"failed": True, "msg": "Detected no loaded images. Archive potentially corrupt?"}
+    assert load_failed(failed, backend) and not load_failed(failed, proxy)
+    assert not load_failed({"changed": True}, backend)
+    results = [{"changed": True, "item": backend}, {**failed, "item": proxy}]
+    assert to_ship_whole(results) == [
+        {**proxy, "skip": [], "archive": "dddddddddddd.tar", "archive_path": "/c/dddddddddddd.tar"}
+    ]
+    assert to_ship_whole([{"changed": True, "item": proxy}]) == []

@@ -22,9 +22,11 @@ def environment_rollback(hostvars, hosts, agree=True, fact="__mnist_stack_rollba
     return releases.environment_rollback({host: hostvars[host][fact] for host in hosts}, bool(agree))
 
 
-def gate_verdict(answers, running, expected, model, min_accuracy):
+def gate_verdict(answers, running, expected, model, thresholds, floor):
     """Why the gate fails, '' when it passes."""
-    return releases.gate_verdict(list(answers), int(running), int(expected), str(model), float(min_accuracy))
+    return releases.gate_verdict(
+        list(answers), int(running), int(expected), str(model), dict(thresholds or {}), float(floor)
+    )
 
 
 def change_plan(current, release, files, host_images, layers=False):
@@ -91,6 +93,16 @@ def ship_plan(images, host_images, compress=True, cache="", archives=""):
     return archive.ship_plan(missing, list(host_images), bool(compress), str(cache), str(archives))
 
 
+def load_failed(result, entry):
+    """Whether a load of ENTRY's archive that returned RESULT fails the deploy (not a cut one: its whole follows)."""
+    return archive.load_failed(dict(result), dict(entry))
+
+
+def to_ship_whole(results):
+    """The shipment's entries whose cut archive did not load (the load loop's RESULTS), naming their whole archive."""
+    return archive.to_ship_whole(list(results))
+
+
 def made_on_controller(plan, cache):
     """The files a shipment PLAN made in the controller's CACHE, to remove once loaded."""
     return archive.made_on_controller(list(plan), str(cache))
@@ -145,6 +157,8 @@ class FilterModule:
             "local_image_ids": local_image_ids,
             "ship_plan": ship_plan,
             "made_on_controller": made_on_controller,
+            "load_failed": load_failed,
+            "to_ship_whole": to_ship_whole,
             "containers_by_service": containers_by_service,
             "container_addresses": container_addresses,
             "replaced_by_compose": replaced_by_compose,

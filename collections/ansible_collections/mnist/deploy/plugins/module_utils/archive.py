@@ -81,6 +81,28 @@ def ship_plan(missing: list, host_images: list, compress: bool, cache: str = "",
     return plan
 
 
+def load_failed(result: dict, entry: dict) -> bool:
+    """Whether the load of ENTRY's archive (a ship plan's entry; RESULT: docker_image_load's) fails the deploy: not
+    when the archive was cut, since its whole archive follows (`to_ship_whole`)."""
+    return bool(result.get("failed")) and not entry.get("skip")
+
+
+def to_ship_whole(results: list) -> list:
+    """The ship plan's entries whose cut archive did not load (RESULTS: the load loop's), each now naming its whole
+    archive: a containerd store holding the layers left out as other blobs (images built or pulled on the host
+    itself) lacks what the cut archive refers to ("content digest … not found")."""
+    return [
+        {
+            **result["item"],
+            "skip": [],
+            "archive": result["item"]["source"],
+            "archive_path": result["item"]["source_path"],
+        }
+        for result in results
+        if result.get("failed") and result["item"].get("skip")
+    ]
+
+
 def made_on_controller(plan: list, cache: str) -> list:
     """The files PLAN's deploy made in CACHE (exports and cuts): what it removes once every host loaded them. A
     release bundle's archives are not the deploy's to remove."""

@@ -18,6 +18,7 @@ Everything else here is a pure function of that state, tested without a host:
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 
@@ -184,9 +185,21 @@ def prune_plan(state: dict, keep: int, release: str, active: str) -> dict:
     }
 
 
-def gate_verdict(answers: list, running: int, expected: int, model: str, min_accuracy: float) -> str:
+def gate_threshold(expected: float, digits: int, reference: int, z: float = 3.0) -> float:
+    """The least share of DIGITS gate digits a replica must classify, when its model classified EXPECTED of
+    REFERENCE digits of the same kind (its metadata): the expected share lowered by Z standard deviations of the
+    difference between the two shares (binomial), so that a sound replica fails by chance about once in 700 gates
+    while a broken one (its preprocessing, its model file) does not pass."""
+    expected = min(max(expected, 0.0), 1.0)
+    spread = math.sqrt(expected * (1 - expected) * (1 / max(digits, 1) + 1 / max(reference, 1)))
+    return round(max(expected - z * spread, 0.0), 4)
+
+
+def gate_verdict(answers: list, running: int, expected: int, model: str, thresholds: dict, floor: float) -> str:
     """Why the gate fails ('' when it passes): RUNNING replicas answered (EXPECTED wanted), each ready, serving
-    MODEL, classifying at least MIN_ACCURACY of the digits."""
+    MODEL, classifying the raw digits at least as well as THRESHOLDS['raw'] and FLOOR (whichever is higher), and
+    the drawn digits (through the preprocessing) as well as THRESHOLDS['drawn'] when the release has one (the
+    model's own record: mnist_deploy/gate.py); a release recorded without thresholds is held to FLOOR."""
     problems = []
     if running != expected:
         problems.append(f"{running} running backend replicas (expected {expected})")
@@ -198,9 +211,14 @@ def gate_verdict(answers: list, running: int, expected: int, model: str, min_acc
     versions = sorted({str(answer.get("version")) for answer in answers})
     if answers and versions != [model]:
         problems.append(f"serving model {', '.join(v[:12] for v in versions)}, expected {model[:12]}")
+    least = max(float(floor), float(thresholds.get("raw") or 0.0))
     accuracies = [answer.get("accuracy") or 0.0 for answer in answers]
-    if answers and min(accuracies) < min_accuracy:
-        problems.append(f"accuracy {min(accuracies):.0%} < {min_accuracy:.0%}")
+    if answers and min(accuracies) < least:
+        problems.append(f"raw digits {min(accuracies):.0%} < {least:.1%}")
+    if answers and "drawn" in thresholds:
+        drawn = [answer.get("drawn_accuracy") or 0.0 for answer in answers]
+        if min(drawn) < float(thresholds["drawn"]):
+            problems.append(f"drawn digits {min(drawn):.0%} < {float(thresholds['drawn']):.1%}")
     if not problems:
         return ""
     return f"gate failed: {'; '.join(problems)}; answers {'; '.join(json.dumps(a, sort_keys=True) for a in answers)}"
