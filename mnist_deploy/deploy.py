@@ -311,7 +311,10 @@ def summary(env: str, title: str, seconds: float) -> Table:
     for row in host_results(env):
         gate = row.get("gate", [])
         if gate:
-            health = f"[green]{len(gate)} ready, {min(g['accuracy'] for g in gate):.0%} digits[/]"
+            health = f"[green]{len(gate)} ready, {min(g['accuracy'] for g in gate):.0%} raw"
+            if any(g.get("drawn") for g in gate):  # the gate's drawn digits, through the preprocessing
+                health += f", {min(g.get('drawn_accuracy', 0.0) for g in gate):.0%} drawn"
+            health += "[/]"
         else:  # a redeploy that changed no container: the containers that passed the gate, healthy
             health = "[green]unchanged, healthy[/]" if row.get("before") == row["release"] else "-"
         table.add_row(

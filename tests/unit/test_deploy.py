@@ -288,3 +288,22 @@ def test_the_plan_shows_how_many_layers_of_an_image_travel_and_bounds_their_size
     backend = {"service": "backend", "layers": ["a", "b", "c"], "skip": ["a", "b"]}
     assert deploy.shipped_image(backend, 273_000_000) == "backend (1 of 3 layers, ≤ 273 MB)"
     assert deploy.shipped_image({**backend, "skip": []}, 273_000_000) == "backend (273 MB)"
+
+
+def test_the_summary_gives_each_hosts_gate_on_raw_and_drawn_digits(monkeypatch):
+    from rich.console import Console
+
+    gate = [
+        {"accuracy": 1.0, "drawn": 40, "drawn_accuracy": 0.95},
+        {"accuracy": 0.99, "drawn": 40, "drawn_accuracy": 1.0},
+    ]
+    rows = [
+        {"host": "web-1", "event": "deploy", "release": "r2", "before": "r1", "model_version": "m" * 64, "gate": gate},
+        {"host": "web-2", "event": "deploy", "release": "r2", "before": "r2", "model_version": "m" * 64, "gate": []},
+    ]
+    rows = [{**row, "seconds": 12.0} for row in rows]
+    monkeypatch.setattr(deploy, "host_results", lambda env: rows)
+    console = Console(width=200, record=True)
+    console.print(deploy.summary("sandbox", "Deploy", 30.0))
+    shown = console.export_text()
+    assert "2 ready, 99% raw, 95% drawn" in shown and "unchanged, healthy" in shown

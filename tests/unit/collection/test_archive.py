@@ -218,11 +218,14 @@ def test_an_archive_cut_for_a_host_that_does_not_load_is_followed_by_the_whole_o
     from ansible_collections.mnist.deploy.plugins.filter.releases import load_failed, to_ship_whole
 
     backend, proxy = ship_plan(RELEASE, [], cache="/c")  # a first deploy: the proxy's base comes with the backend
-    failed = {"failed": True, "msg": "Detected no loaded images. Archive potentially corrupt?"}
-    assert load_failed(failed, backend) and not load_failed(failed, proxy)
-    assert not load_failed({"changed": True}, backend)
-    results = [{"changed": True, "item": backend}, {**failed, "item": proxy}]
+    # docker_image_load's results: a load names what it loaded; one that did not says why, and once the task's
+    # failed_when has let a cut archive's failure through, its `failed` is false.
+    worked = {"changed": True, "image_names": ["mnist-proxy:r1"]}
+    did_not = {"failed": True, "msg": "Detected no loaded images. Archive potentially corrupt?", "image_names": []}
+    assert load_failed(did_not, backend) and not load_failed(did_not, proxy)
+    assert not load_failed(worked, backend)
+    results = [{**worked, "item": backend}, {**did_not, "failed": False, "item": proxy}]
     assert to_ship_whole(results) == [
         {**proxy, "skip": [], "archive": "dddddddddddd.tar", "archive_path": "/c/dddddddddddd.tar"}
     ]
-    assert to_ship_whole([{"changed": True, "item": proxy}]) == []
+    assert to_ship_whole([{**worked, "item": proxy}]) == []

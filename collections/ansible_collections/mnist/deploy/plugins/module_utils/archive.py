@@ -81,16 +81,23 @@ def ship_plan(missing: list, host_images: list, compress: bool, cache: str = "",
     return plan
 
 
+def loaded(result: dict) -> bool:
+    """Whether a docker_image_load RESULT loaded its archive: it names the images it loaded. (Not its `failed`:
+    the load task's failed_when, which lets a cut archive's failure through, leaves that false.)"""
+    return bool(result.get("image_names"))
+
+
 def load_failed(result: dict, entry: dict) -> bool:
     """Whether the load of ENTRY's archive (a ship plan's entry; RESULT: docker_image_load's) fails the deploy: not
     when the archive was cut, since its whole archive follows (`to_ship_whole`)."""
-    return bool(result.get("failed")) and not entry.get("skip")
+    return not loaded(result) and not entry.get("skip")
 
 
 def to_ship_whole(results: list) -> list:
     """The ship plan's entries whose cut archive did not load (RESULTS: the load loop's), each now naming its whole
-    archive: a containerd store holding the layers left out as other blobs (images built or pulled on the host
-    itself) lacks what the cut archive refers to ("content digest … not found")."""
+    archive. Probed on the sandbox: a cut archive leaving out a layer the host lacks fails to load on either store
+    (a containerd store reports "content digest … not found"); the plan only leaves out layers the host holds, so
+    this is the way back should a host's engine disagree with what it reported."""
     return [
         {
             **result["item"],
@@ -99,7 +106,7 @@ def to_ship_whole(results: list) -> list:
             "archive_path": result["item"]["source_path"],
         }
         for result in results
-        if result.get("failed") and result["item"].get("skip")
+        if not loaded(result) and result["item"].get("skip")
     ]
 
 
