@@ -86,12 +86,12 @@ def thresholds(metadata: dict[str, Any], digits: dict[str, Any]) -> dict[str, fl
     raw = releases.gate_threshold(float(metadata.get("test_accuracy") or 0.0), len(digits["labels"]), TEST_SET_SIZE)
     result = {"raw": raw}
     suite = metadata.get("robustness") or {}
-    conditions = [entry["condition"] for entry in digits.get("drawn", [])]
+    drawn_in = [entry["condition"] for entry in digits.get("drawn", [])]  # each drawn digit's condition
     scored = suite.get("conditions") or {}
-    if conditions and all(name in scored for name in conditions):
-        expected = sum(scored[name]["accuracy"] for name in conditions) / len(conditions)
-        reference = int(suite.get("digits") or 0) * len(set(conditions))
-        result["drawn"] = releases.gate_threshold(expected, len(conditions), reference)
+    if drawn_in and all(name in scored for name in drawn_in):
+        expected = sum(scored[name]["accuracy"] for name in drawn_in) / len(drawn_in)
+        reference = int(suite.get("digits") or 0) * len(set(drawn_in))  # the suite's digits on those conditions
+        result["drawn"] = releases.gate_threshold(expected, len(drawn_in), reference)
     return result
 
 
