@@ -21,6 +21,7 @@ RUN python3 -m venv /opt/venv && /opt/venv/bin/pip install --progress-bar off -r
     && python3 -m compileall -q -j0 --invalidation-mode unchecked-hash /opt/venv/lib
 
 FROM ${BASE_IMAGE}
+# /var/lib/mnist: the feedback database's folder, where compose mounts the volume feedback-data (owned by the app).
 RUN apt-get update -q && apt-get install -y -q --no-install-recommends python3 \
     && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /usr/share/doc/* /usr/share/man/* /usr/share/locale/* \
         /usr/lib/python3.11/test /usr/lib/python3.11/idlelib /usr/lib/python3.11/ensurepip \
@@ -28,7 +29,8 @@ RUN apt-get update -q && apt-get install -y -q --no-install-recommends python3 \
         /usr/lib/python3.11/pydoc_data \
     && find /usr/lib/python3.11 -name __pycache__ -prune -exec rm -rf {} + \
     && python3 -m compileall -q -j0 --invalidation-mode unchecked-hash /usr/lib/python3.11 \
-    && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin mnist
+    && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin mnist \
+    && install -d -o 10001 -g 10001 -m 0750 /var/lib/mnist
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 COPY app/__init__.py app/__init__.py

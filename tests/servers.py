@@ -65,6 +65,7 @@ def backend(workdir: Path, workers: int = 1, port: int | None = None) -> Iterato
         "MNIST_MODEL_DIR": str(ROOT / "models"),
         "MNIST_LOG_LEVEL": "WARNING",
         "PROMETHEUS_MULTIPROC_DIR": str(workdir / f"metrics-{port}"),
+        "MNIST_FEEDBACK_URL": f"sqlite:///{workdir / f'feedback-{port}.db'}",
     }
     command = [
         sys.executable,

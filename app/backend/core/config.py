@@ -24,6 +24,14 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(4096 * 4096, ge=28 * 28, description="Largest decoded image (width x height)")
     cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS (JSON list)")
     inference_threads: int = Field(1, ge=1, le=64, description="ONNX Runtime intra-op threads per process")
+    feedback_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of the corrections database (sqlite:////var/lib/mnist/feedback.db, "
+        "postgresql+psycopg://…); unset: predictions get no id and /api/v1/feedback answers 503",
+    )
+    feedback_retention_s: float = Field(
+        3600.0, ge=60, description="How long a prediction is kept for a correction to refer to it (seconds)"
+    )
 
 
 @lru_cache

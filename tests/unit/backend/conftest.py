@@ -13,8 +13,9 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")
-def settings() -> Settings:
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     return Settings(
+        feedback_url=f"sqlite:///{tmp_path_factory.mktemp('feedback') / 'feedback.db'}",
         model_dir=ROOT / "models",
         max_batch=8,
         max_request_bytes=64 * 1024,

@@ -18,6 +18,8 @@ ANSWER = {
     "probabilities": [0.0, 0.0, 0.05, 0.9, 0.05, 0, 0, 0, 0, 0],
     "sure": True,
     "model_version": "abc123" * 5,
+    "id": "f" * 32,
+    "input": [[0] * 28] * 10 + [[0] * 10 + [255] * 8 + [0] * 10] * 8 + [[0] * 28] * 10,
 }
 
 
@@ -67,7 +69,7 @@ def test_retry_resends_and_shows_the_answer_built_from_the_base_url(page):
     route = retry_against(page, return_value=httpx.Response(200, json=ANSWER))
     assert route.call_count == 1
     assert b'name="file"; filename="canvas.png"' in route.calls[0].request.content
-    assert page.subheader[0].value == "Prediction: 3"
+    assert page.header[0].value == "Prediction: 3"
     assert page.metric[0].value == "90.0%"
     assert "Top three: 3 (90.0%), 2 (5.0%), 4 (5.0%)" in [caption.value for caption in page.caption]
     assert page.table[0].value["digit"].tolist() == ["3"]
@@ -75,7 +77,7 @@ def test_retry_resends_and_shows_the_answer_built_from_the_base_url(page):
 
 def test_an_answer_the_model_is_not_sure_of_says_so(page):
     retry_against(page, return_value=httpx.Response(200, json={**ANSWER, "sure": False}))
-    assert page.subheader[0].value == "Prediction: 3 (not sure)"
+    assert page.header[0].value == "Prediction: 3 (not sure)"
     assert "looks most like a 3" in page.warning[0].value
     assert page.table[0].value["digit"].tolist() == ["3?"]
 
@@ -111,3 +113,41 @@ def test_canvas_png_is_none_for_an_empty_canvas_and_png_for_a_drawing():
     drawn[100:180, 130:150, :3] = 255
     png = canvas_png(drawn)
     assert png is not None and png.startswith(b"\x89PNG")
+
+
+def test_the_answer_shows_the_models_input_and_sends_a_correction(page):
+    retry_against(page, return_value=httpx.Response(200, json=ANSWER))
+    (seen,) = page.get("image")  # the 28x28 input, shown beside the answer
+    shown = seen.proto.imgs[0]
+    assert shown.caption == "What the model saw (28×28)" and "read as a 3" in shown.alt
+    assert shown.url.endswith(".png")  # pixels as they are: a JPEG would blur the 28x28 squares
+    choice = page.selectbox[0]
+    assert choice.label == "Wrong? The right digit is …" and 3 not in choice.options
+    with respx.mock as mock:
+        route = mock.post(f"{BACKEND}/api/v1/feedback").mock(
+            return_value=httpx.Response(201, json={"prediction_id": "f" * 32})
+        )
+        choice.set_value(8)
+        page.button(key="FormSubmitter:correction-Send correction").click().run()
+    assert route.call_count == 1
+    assert route.calls[0].request.content == b'{"prediction_id":"' + b"f" * 32 + b'","digit":8}'
+    assert "recorded as a 8" in page.success[0].value
+    assert not page.selectbox  # one correction per answer
+
+
+def test_a_refused_correction_says_why_and_keeps_the_choice(page):
+    retry_against(page, return_value=httpx.Response(200, json=ANSWER))
+    with respx.mock as mock:
+        mock.post(f"{BACKEND}/api/v1/feedback").mock(
+            return_value=httpx.Response(404, json={"detail": "no prediction 'fff' is kept: unknown"})
+        )
+        page.selectbox[0].set_value(5)
+        page.button(key="FormSubmitter:correction-Send correction").click().run()
+    assert "(404): no prediction 'fff' is kept" in page.error[0].value
+    assert page.selectbox[0].value == 5
+
+
+def test_a_backend_that_keeps_no_feedback_offers_no_correction(page):
+    retry_against(page, return_value=httpx.Response(200, json={**ANSWER, "id": None}))
+    assert not page.selectbox
+    assert "This backend keeps no corrections." in [caption.value for caption in page.caption]

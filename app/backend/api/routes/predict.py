@@ -10,12 +10,15 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.requests import ClientDisconnect
 
-from app.backend.api.deps import ClassifierDep, SettingsDep, loaded_classifier
+from app.backend import metrics
+from app.backend.api.deps import ClassifierDep, FeedbackDep, SettingsDep, loaded_classifier
 from app.backend.core.config import Settings
+from app.backend.feedback.store import from_bytes, to_bytes
 from app.backend.schemas import (
     BatchPredictRequest,
     BatchPredictResponse,
     ErrorResponse,
+    ImagePredictResponse,
     PredictRequest,
     PredictResponse,
     ValidationErrorResponse,
@@ -158,14 +161,17 @@ def predict_batch(body: BatchPredictRequest, classifier: ClassifierDep, settings
 
 @router.post(
     "/image",
-    response_model=PredictResponse,
+    response_model=ImagePredictResponse,
     responses={
         **ERRORS,
         415: {"model": ErrorResponse, "description": "Not a PNG or JPEG image"},
     },
 )
-def predict_image(file: UploadFile, classifier: ClassifierDep, settings: SettingsDep) -> PredictResponse:
-    """Classify a PNG or JPEG picture of a digit, of any size, through the shared preprocessing."""
+def predict_image(
+    file: UploadFile, classifier: ClassifierDep, settings: SettingsDep, feedback: FeedbackDep
+) -> ImagePredictResponse:
+    """Classify a PNG or JPEG picture of a digit, of any size, through the shared preprocessing. The answer carries
+    the 28x28 image the model received, and an id to correct it with (POST /api/v1/feedback)."""
     data = file.file.read(settings.max_upload_bytes + 1)
     if len(data) > settings.max_upload_bytes:
         raise HTTPException(413, f"the file is larger than the limit of {settings.max_upload_bytes} bytes")
@@ -178,9 +184,15 @@ def predict_image(file: UploadFile, classifier: ClassifierDep, settings: Setting
     except (EmptyImageError, PreprocessingError) as exc:
         raise HTTPException(422, str(exc)) from exc
     prediction = classifier.predict(image[None])[0]
-    return PredictResponse(
+    prediction_id = None
+    if feedback is not None:
+        prediction_id = feedback.record(image, prediction.digit, prediction.sure, classifier.version)
+        metrics.CORRECTABLE.labels(version=classifier.version).inc()
+    return ImagePredictResponse(
         digit=prediction.digit,
         probabilities=prediction.probabilities,
         sure=prediction.sure,
         model_version=classifier.version,
+        id=prediction_id,
+        input=from_bytes(to_bytes(image)).tolist(),
     )

@@ -1,0 +1,1 @@
+"""User corrections of predictions, stored through SQLAlchemy with Alembic migrations (see store.py)."""
