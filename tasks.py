@@ -62,16 +62,36 @@ def _ca_dir(path: str) -> Path | None:
         "epochs": "Override the number of training epochs (conf: training.epochs)",
         "device": "cpu, cuda, or auto (CUDA when present)",
         "model_dir": "Model store to register into (default: models/)",
+        "with_feedback": "Also train on the users' corrections, pulled from --env first (as `invoke backup` does)",
+        "env": ENV_HELP + " (with --with-feedback)",
+        "feedback_file": "Also train on the corrections of this backup (instead of pulling them)",
+        "ask_become_pass": BECOME_HELP,
     }
 )
 @reports_errors
-def train(c: Context, epochs: int = 0, device: str = "", model_dir: str = "") -> None:
-    """Train, evaluate, export to ONNX and register a model (the Kedro pipeline)."""
+def train(
+    c: Context,
+    epochs: int = 0,
+    device: str = "",
+    model_dir: str = "",
+    with_feedback: bool = False,
+    env: str = "dev",
+    feedback_file: str = "",
+    ask_become_pass: bool = False,
+) -> None:
+    """Train, evaluate, export to ONNX and register a model (the Kedro pipeline); with --with-feedback, on the
+    corrections users sent as well (a held-out part measures the model on them; the metadata records how many)."""
     args = [sys.executable, "-m", "app.training"]
     if epochs:
         args += ["--epochs", str(epochs)]
     if device:
         args += ["--device", device]
+    if with_feedback and feedback_file:
+        raise Exit("--with-feedback pulls the corrections from --env; --feedback-file names a backup: one of them", 2)
+    if with_feedback:
+        feedback_file = str(_backup_feedback(env, "", ask_become_pass))
+    if feedback_file:
+        args += ["--feedback", feedback_file]
     args += ["--model-dir", model_dir or c.mnist.model_dir, "--data-dir", c.mnist.data_dir]
     result = c.run(" ".join(args), pty=sys.stdout.isatty(), warn=True)
     if result is not None and result.exited:  # the pipeline printed its own `error:` line
@@ -256,6 +276,62 @@ def status(c: Context, env: str = "dev", host: str = "", ask_become_pass: bool =
     table, problems = operations.status(_fleet(env, host, ask_become_pass))
     console.print(table)
     _report(problems, "unhealthy")
+
+
+def _backup_feedback(env: str, out: str, ask_become_pass: bool) -> Path:
+    """Every host's corrections in one file (build/backups/<env>/feedback-<UTC time>.json unless OUT); refuses to
+    write one with a host missing."""
+    from datetime import UTC, datetime
+
+    from mnist_deploy import operations
+
+    corrections, problems = operations.backup_feedback(_fleet(env, "", ask_become_pass))
+    _report(problems, "no backup")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = Path(out) if out else Path("build") / "backups" / env / f"feedback-{stamp}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(corrections.dumps())
+    print(f"{len(corrections)} corrections from {env} -> {path}")
+    return path
+
+
+@task(
+    help={
+        "env": ENV_HELP,
+        "out": "The file to write (default: build/backups/<env>/feedback-<time>.json)",
+        "ask_become_pass": BECOME_HELP,
+    }
+)
+@reports_errors
+def backup(c: Context, env: str = "dev", out: str = "", ask_become_pass: bool = False) -> None:
+    """Dump the users' corrections of every host to one file on this machine (each prediction once). Exits 1,
+    writing nothing, when a host cannot answer."""
+    _backup_feedback(env, out, ask_become_pass)
+
+
+@task(
+    help={
+        "file": "A backup written by `invoke backup`",
+        "env": ENV_HELP,
+        "host": HOST_HELP,
+        "ask_become_pass": BECOME_HELP,
+    }
+)
+@reports_errors
+def restore(c: Context, file: str, env: str = "dev", host: str = "", ask_become_pass: bool = False) -> None:
+    """Add a backup's corrections to every host's database (those a host has are kept: restoring twice changes
+    nothing, and nothing is deleted). A file that is not a backup reaches no host."""
+    from app.mnist.corrections import CorrectionsError
+    from mnist_deploy import operations
+
+    try:
+        document = Path(file).read_text()
+        done, problems = operations.restore_feedback(_fleet(env, host, ask_become_pass), document)
+    except (OSError, CorrectionsError) as exc:
+        raise Exit(f"restore refused: {file}: {exc}", 2) from None
+    for name, said in done.items():
+        print(f"{name}: {said}")
+    _report(problems, "not restored")
 
 
 @task(
@@ -681,6 +757,8 @@ ns = Collection(
     logs,
     exec_,
     audit,
+    backup,
+    restore,
     tunnel,
     clean,
     test,

@@ -5,6 +5,7 @@ of what the hosts answered, unit-tested without hosts.
 
 from __future__ import annotations
 
+import io
 import json
 import shlex
 import socket
@@ -20,6 +21,7 @@ from typing import Any, TextIO
 import invoke
 from rich.table import Table
 
+from app.mnist.corrections import Corrections, CorrectionsError, loads
 from mnist_deploy import probe
 from mnist_deploy.environment import Host
 from mnist_deploy.errors import DeployError
@@ -225,6 +227,68 @@ def logs(
     return [f"{o.host}: {o.error}" for o in outcomes if not o.ok]
 
 
+NO_CONTAINER = 3  # in_container's exit code when no container of the service runs
+
+
+def in_container(host: Host, service: str, command: list[str], stdin: bool = False) -> str:
+    """A shell command that runs COMMAND in a running container of SERVICE on HOST (the first by name), with this
+    side's stdin when STDIN."""
+    script = (
+        'c=$(docker ps --format "{{.Names}}" --filter status=running "$@" | sort | head -n 1); '
+        f'[ -n "$c" ] || {{ echo "no running {service} container" >&2; exit {NO_CONTAINER}; }}; '
+        f'exec docker exec {"-i " if stdin else ""}"$c" {shlex.join(command)}'
+    )
+    return shlex.join(["sh", "-c", script, "sh", *_filters(host, service)])
+
+
+FEEDBACK = ["python3", "-m", "app.backend.feedback"]
+
+
+def backup_feedback(fleet: Fleet) -> tuple[Corrections, list[str]]:
+    """Every host's corrections (each host keeps its own database, unless they share one by URL), merged: each
+    prediction once. With the hosts that could not answer, each with why: a backup with a host missing is not one."""
+
+    def read(name: str, host: Host, context: invoke.Context) -> tuple[int, str, str]:
+        result = fleet.sudo(context, in_container(host, "backend", [*FEEDBACK, "backup"]), warn=True, in_stream=False)
+        return int(result.exited), result.stdout, result.stderr
+
+    merged, problems = Corrections(), []
+    for outcome in fleet.each(read):
+        if not outcome.ok:
+            problems.append(f"{outcome.host}: {outcome.error}")
+            continue
+        exited, stdout, stderr = outcome.value
+        if exited:
+            problems.append(f"{outcome.host}: backup exited {exited}: {stderr.strip()[-300:]}")
+            continue
+        try:
+            merged = merged.merged(loads(stdout))
+        except CorrectionsError as exc:
+            problems.append(f"{outcome.host}: {exc}")
+    return merged, problems
+
+
+def restore_feedback(fleet: Fleet, document: str) -> tuple[dict[str, str], list[str]]:
+    """Add a backup's corrections to every host's database (those a host has are kept as they are: restoring twice
+    changes nothing). The document is checked here first: one that is not a backup reaches no host."""
+    loads(document)
+
+    def write(name: str, host: Host, context: invoke.Context) -> tuple[int, str]:
+        shell = in_container(host, "backend", [*FEEDBACK, "restore"], stdin=True)
+        result = fleet.sudo(context, shell, warn=True, in_stream=io.StringIO(document), echo_stdin=False)
+        return int(result.exited), result.stderr.strip()
+
+    done, problems = {}, []
+    for outcome in fleet.each(write):
+        if not outcome.ok:
+            problems.append(f"{outcome.host}: {outcome.error}")
+        elif outcome.value[0]:
+            problems.append(f"{outcome.host}: restore exited {outcome.value[0]}: {outcome.value[1][-300:]}")
+        else:
+            done[outcome.host] = outcome.value[1]
+    return done, problems
+
+
 def exec_in(fleet: Fleet, service: str, command: list[str], out: TextIO = sys.stdout) -> list[str]:
     """Run COMMAND in a running container of SERVICE on each host (no TTY); each output line after its host.
     Return the hosts where it failed, each with why."""
@@ -233,15 +297,10 @@ def exec_in(fleet: Fleet, service: str, command: list[str], out: TextIO = sys.st
         raise DeployError("nothing to run: put the command after `--`, e.g. `invoke exec --service backend -- ls /`")
     width = max(len(name) for name in fleet.hosts)
     lock = threading.Lock()
-    script = (
-        'c=$(docker ps --format "{{.Names}}" --filter status=running "$@" | sort | head -n 1); '
-        f'[ -n "$c" ] || {{ echo "no running {service} container" >&2; exit 3; }}; '
-        f'exec docker exec "$c" {shlex.join(command)}'
-    )
 
     def run(name: str, host: Host, context: invoke.Context) -> int:
         stream = Prefixed(name, width, out, lock)
-        shell = shlex.join(["sh", "-c", script, "sh", *_filters(host, service)])
+        shell = in_container(host, service, command)
         result = fleet.sudo(context, shell, hide=False, out_stream=stream, err_stream=stream, warn=True)
         stream.finish()
         return int(result.exited)

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from app.mnist import contract, preprocessing, robustness, store
+from app.mnist import contract, corrections, preprocessing, robustness, store
 from app.mnist.data import Mnist, load_mnist
 from app.training import calibration
 from app.training.augment import augment
@@ -47,6 +47,33 @@ def preprocess(mnist: Mnist) -> dict[str, Any]:
     }
 
 
+def load_feedback(params: dict[str, Any]) -> dict[str, Any]:
+    """Users' corrections (a backup document, when `file` is set), split into a part that trains and a part held out
+    to measure the new model on (by a seeded shuffle, so the same file splits the same way)."""
+    empty = torch.zeros((0, 1, contract.IMAGE_SIZE, contract.IMAGE_SIZE))
+    nothing = torch.zeros(0, dtype=torch.int64)
+    if not params.get("file"):
+        return {"x_train": empty, "y_train": nothing, "x_held": empty, "y_held": nothing, "source": None}
+    path = Path(params["file"])
+    try:
+        found = corrections.loads(path.read_bytes())
+    except OSError as exc:
+        raise corrections.CorrectionsError(f"{path}: {exc.strerror}") from None
+    images = torch.from_numpy(found.images.astype(np.float32) / 255.0).unsqueeze(1)
+    labels = torch.from_numpy(found.right)
+    order = torch.randperm(len(found), generator=torch.Generator().manual_seed(params["seed"]))
+    held = order[: round(len(found) * params["held_out_share"])]
+    kept = order[len(held) :]
+    return {
+        "x_train": images[kept].repeat(params["repeat"], 1, 1, 1),
+        "y_train": labels[kept].repeat(params["repeat"]),
+        "x_held": images[held],
+        "y_held": labels[held],
+        "source": {"file": path.name, "sha256": store.sha256(path.read_bytes()), "corrections": len(found)},
+        "used": len(kept),
+    }
+
+
 def _device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -63,8 +90,8 @@ def _predict(model: torch.nn.Module, x: torch.Tensor, device: torch.device, batc
     return torch.cat([model(x[i : i + batch].to(device)).cpu() for i in range(0, len(x), batch)])
 
 
-def train(dataset: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
-    """Train the CNN with a fixed seed; one progress bar per epoch."""
+def train(dataset: dict[str, Any], params: dict[str, Any], feedback: dict[str, Any]) -> dict[str, Any]:
+    """Train the CNN with a fixed seed, on MNIST and the corrections' training part; one progress bar per epoch."""
     torch.manual_seed(params["seed"])
     generator = torch.Generator().manual_seed(params["seed"])
     if params.get("threads"):
@@ -73,7 +100,8 @@ def train(dataset: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
     model = DigitNet(tuple(params["channels"]), params["hidden"], params["dropout"], params.get("convs", 1)).to(device)
     held_out = torch.randperm(len(dataset["x_train"]), generator=generator)
     validation, kept = held_out[: params["validation"]], held_out[params["validation"] :]
-    x, y = dataset["x_train"][kept], dataset["y_train"][kept]
+    x = torch.cat([dataset["x_train"][kept], feedback["x_train"]])
+    y = torch.cat([dataset["y_train"][kept], feedback["y_train"]])
     x_val, y_val = dataset["x_train"][validation], dataset["y_train"][validation]
     val_augmented = augment(x_val, params["augment"], torch.Generator().manual_seed(params["seed"] + 1))
     batch_size, epochs = params["batch_size"], params["epochs"]
@@ -145,8 +173,9 @@ def calibrate(trained: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]
     return {**trained, "model": model, "calibration": fitted.as_dict()}
 
 
-def evaluate(trained: dict[str, Any], dataset: dict[str, Any]) -> dict[str, Any]:
-    """Test accuracy, per-class accuracy, confusion matrix; plots of the matrix and the training curves."""
+def evaluate(trained: dict[str, Any], dataset: dict[str, Any], feedback: dict[str, Any]) -> dict[str, Any]:
+    """Test accuracy, per-class accuracy, confusion matrix; plots of the matrix and the training curves; with
+    corrections, how many trained and the accuracy on those held out."""
     y_true = dataset["y_test"].numpy()
     y_pred = _predict(trained["model"], dataset["x_test"], torch.device("cpu")).argmax(1).numpy()
     confusion = np.zeros((contract.NUM_CLASSES, contract.NUM_CLASSES), dtype=np.int64)
@@ -160,6 +189,22 @@ def evaluate(trained: dict[str, Any], dataset: dict[str, Any]) -> dict[str, Any]
         "train_seconds": round(trained["seconds"], 1),
         "device": trained["device"],
         "calibration": trained.get("calibration"),
+        "feedback": _feedback_metrics(trained, feedback),
+    }
+
+
+def _feedback_metrics(trained: dict[str, Any], feedback: dict[str, Any]) -> dict[str, Any] | None:
+    if feedback["source"] is None:
+        return None
+    held = len(feedback["y_held"])
+    accuracy = (
+        _accuracy(trained["model"], feedback["x_held"], feedback["y_held"], torch.device("cpu")) if held else None
+    )
+    return {
+        **feedback["source"],
+        "used_for_training": feedback["used"],
+        "held_out": held,
+        "held_out_accuracy": accuracy,
     }
 
 
@@ -266,6 +311,7 @@ def export(
         "input_contract": contract.describe(),
         "preprocessing_version": preprocessing.VERSION,
         "calibration": metrics.get("calibration"),
+        "feedback": metrics.get("feedback"),
         "git": _git_commit(),
         "validation": {
             "images": training_params.get("validation", 0),
@@ -334,5 +380,6 @@ def register(
         "test_accuracy": metadata["test_accuracy"],
         "train_seconds": metadata["train_seconds"],
         "robustness": suite["report"],
+        "feedback": metadata.get("feedback"),
         "current": store.current_version(root) == version,
     }

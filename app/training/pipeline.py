@@ -22,9 +22,10 @@ def create_pipeline() -> Pipeline:
         [
             node(nodes.load_data, "params:data", "mnist", name="load_and_verify_data"),
             node(nodes.preprocess, "mnist", "dataset", name="preprocess"),
-            node(nodes.train, ["dataset", "params:training"], "trained", name="train"),
+            node(nodes.load_feedback, "params:feedback", "feedback", name="load_feedback"),
+            node(nodes.train, ["dataset", "params:training", "feedback"], "trained", name="train"),
             node(nodes.calibrate, ["trained", "params:calibration"], "calibrated", name="calibrate"),
-            node(nodes.evaluate, ["calibrated", "dataset"], "metrics", name="evaluate"),
+            node(nodes.evaluate, ["calibrated", "dataset", "feedback"], "metrics", name="evaluate"),
             node(nodes.plot_metrics, "metrics", "plots", name="plot"),
             node(
                 nodes.export,
@@ -57,7 +58,18 @@ def run(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Run the whole pipeline; OVERRIDES are dotted parameter keys, e.g. {"training.epochs": 2}."""
     parameters = load_parameters(overrides)
     catalog = DataCatalog({f"params:{key}": MemoryDataset(value) for key, value in parameters.items()})
-    for name in ("mnist", "dataset", "trained", "calibrated", "metrics", "plots", "exported", "suite", "registered"):
+    for name in (
+        "mnist",
+        "dataset",
+        "feedback",
+        "trained",
+        "calibrated",
+        "metrics",
+        "plots",
+        "exported",
+        "suite",
+        "registered",
+    ):
         catalog[name] = MemoryDataset(copy_mode="assign")
     logging.getLogger("kedro.io").setLevel(logging.WARNING)  # one line per dataset load/save drowns the progress
     SequentialRunner().run(create_pipeline(), catalog)

@@ -25,7 +25,7 @@ def small_run(mnist_sample):
         "seconds": 1.0,
         "device": "cpu",
     }
-    return trained, dataset, nodes.evaluate(trained, dataset)
+    return trained, dataset, nodes.evaluate(trained, dataset, nodes.load_feedback({"file": None}))
 
 
 def test_export_matches_torch_and_records_its_identity(small_run):

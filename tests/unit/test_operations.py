@@ -8,12 +8,15 @@ import json
 import subprocess
 import sys
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import fabric
 import paramiko
 import pytest
 
+from app.mnist import corrections as documents
 from mnist_deploy import fleet, operations, probe
 from mnist_deploy.environment import Environment, Host
 
@@ -190,3 +193,68 @@ def test_each_host_answers_or_says_why_in_the_hosts_order() -> None:
     assert (answer.host, answer.value, answer.ok) == ("localhost", "hi", True)
     [failed] = dev.each(lambda name, host, context: context.run("echo no >&2; exit 3", hide=True, in_stream=False))
     assert not failed.ok and failed.error == "`echo no >&2; exit 3` exited 3: no"
+
+
+class AnsweringFleet:
+    """Stands in a Fleet: each host's answer to `each` is given (a value, or an error line)."""
+
+    def __init__(self, answers: dict[str, Any]) -> None:
+        self.answers, self.asked = answers, 0
+
+    def each(self, work: Any) -> list[fleet.Outcome]:
+        self.asked += 1
+        return [
+            fleet.Outcome(host, error=answer) if isinstance(answer, str) else fleet.Outcome(host, answer)
+            for host, answer in self.answers.items()
+        ]
+
+
+def _corrections(*ids: str) -> documents.Corrections:
+    when = datetime(2026, 12, 6, tzinfo=UTC)
+    return documents.Corrections([documents.Correction(i, when, 1, 7, "v1", bytes(784)) for i in ids])
+
+
+def test_a_backup_merges_the_hosts_corrections_each_prediction_once() -> None:
+    hosts = AnsweringFleet(
+        {"web-1": (0, _corrections("a", "b").dumps(), ""), "web-2": (0, _corrections("b", "c").dumps(), "")}
+    )
+    merged, problems = operations.backup_feedback(hosts)  # type: ignore[arg-type]
+    assert problems == [] and [c.prediction_id for c in merged.items] == ["a", "b", "c"]
+
+
+def test_a_backup_with_a_host_missing_names_it() -> None:
+    hosts = AnsweringFleet(
+        {
+            "web-1": (0, _corrections("a").dumps(), ""),
+            "web-2": "unreachable: Connection refused",
+            "web-3": (3, "", "no running backend container\n"),
+            "web-4": (0, "not json", ""),
+        }
+    )
+    _, problems = operations.backup_feedback(hosts)  # type: ignore[arg-type]
+    assert problems[0] == "web-2: unreachable: Connection refused"
+    assert problems[1] == "web-3: backup exited 3: no running backend container"
+    assert problems[2].startswith("web-4: not a corrections document")
+
+
+def test_a_restore_of_what_is_not_a_backup_reaches_no_host() -> None:
+    hosts = AnsweringFleet({"web-1": (0, "")})
+    for bad in ("", '{"format": "other"}', _corrections("a").dumps().replace('"right_digit": 7', '"right_digit": 12')):
+        with pytest.raises(documents.CorrectionsError):
+            operations.restore_feedback(hosts, bad)  # type: ignore[arg-type]
+    assert hosts.asked == 0
+    done, problems = operations.restore_feedback(
+        AnsweringFleet({"web-1": (0, "restored: 1 corrections added"), "web-2": (2, "restore refused: x")}),  # type: ignore[arg-type]
+        _corrections("a").dumps(),
+    )
+    assert done == {"web-1": "restored: 1 corrections added"} and problems == [
+        "web-2: restore exited 2: restore refused: x"
+    ]
+
+
+def test_commands_run_in_a_container_of_the_service_with_stdin_only_when_asked() -> None:
+    host = fleet.Fleet("dev").hosts["localhost"]
+    command = operations.in_container(host, "backend", ["python3", "-m", "app.backend.feedback", "restore"], stdin=True)
+    assert "docker exec -i " in command and "python3 -m app.backend.feedback restore" in command
+    assert "label=com.docker.compose.service=backend" in command
+    assert " -i " not in operations.in_container(host, "backend", ["true"])

@@ -15,6 +15,7 @@ def test_pipeline_runs_the_documented_nodes_in_dependency_order():
         [
             "load_and_verify_data",
             "preprocess",
+            "load_feedback",
             "train",
             "calibrate",
             "evaluate",

@@ -1,23 +1,21 @@
-"""`python -m app.backend.feedback upgrade|export|backup|restore`: the feedback database of this process's
+"""`python -m app.backend.feedback upgrade|backup|restore`: the feedback database of this process's
 MNIST_FEEDBACK_URL, from inside a backend container (what `invoke backup`, `restore` and `train --with-feedback`
-run there through the bastion). Data goes through stdout and stdin, so nothing is left in the container."""
+run there through the bastion). Corrections go out on stdout and come back on stdin as one document
+(app/mnist/corrections.py), so nothing is left in the container."""
 
 from __future__ import annotations
 
 import argparse
-import io
 import sys
-
-import numpy as np
 
 from app.backend.core.config import get_settings
 from app.backend.feedback import schema
-from app.backend.feedback.store import FeedbackStore
+from app.backend.feedback.store import FeedbackError, FeedbackStore
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app.backend.feedback", description=__doc__)
-    parser.add_argument("action", choices=["upgrade", "export", "backup", "restore"])
+    parser.add_argument("action", choices=["upgrade", "backup", "restore"])
     parser.add_argument("--url", help="SQLAlchemy URL of the database (default: MNIST_FEEDBACK_URL)")
     args = parser.parse_args(argv)
     settings = get_settings()
@@ -31,23 +29,15 @@ def main(argv: list[str] | None = None) -> int:
     schema.upgrade(url)
     store = FeedbackStore(url, settings.feedback_retention_s)
     try:
-        if args.action == "export":
-            corrections = store.corrections()
-            buffer = io.BytesIO()
-            np.savez_compressed(
-                buffer,
-                images=corrections.images,
-                right=corrections.right,
-                predicted=corrections.predicted,
-                model_versions=np.array(corrections.model_versions, dtype=str),
-                created=np.array(corrections.created, dtype=str),
-            )
-            sys.stdout.buffer.write(buffer.getvalue())
-        elif args.action == "backup":
+        if args.action == "backup":
             sys.stdout.write(store.dump())
         else:
-            added = store.load(sys.stdin.read())
-            print(f"restored: {added} corrections added (those already present kept as they are)", file=sys.stderr)
+            try:
+                added = store.load(sys.stdin.read())
+            except FeedbackError as exc:
+                print(f"restore refused: {exc}", file=sys.stderr)
+                return 2
+            print(f"restored: {added} corrections added (those already present kept as they were)", file=sys.stderr)
     finally:
         store.close()
     return 0

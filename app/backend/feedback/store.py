@@ -8,13 +8,10 @@ correction copies those and stays: it is training data. The schema is Alembic's 
 
 from __future__ import annotations
 
-import base64
-import json
 import logging
 import threading
 import time
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,6 +34,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+
+from app.mnist import corrections as documents
 
 log = logging.getLogger("mnist.feedback")
 
@@ -73,9 +72,6 @@ class Correction(Base):
     image: Mapped[bytes] = mapped_column(LargeBinary)
 
 
-BACKUP_FORMAT = "mnist-feedback-backup/1"
-
-
 class FeedbackError(Exception):
     """A correction refused: the reason is the message, the HTTP status its attribute."""
 
@@ -88,20 +84,6 @@ class UnknownPrediction(FeedbackError):
 
 class AlreadyCorrected(FeedbackError):
     status = 409
-
-
-@dataclass(frozen=True)
-class Corrections:
-    """Corrections as arrays, oldest first: what `invoke train --with-feedback` adds to training."""
-
-    images: np.ndarray  # uint8 (N, 28, 28)
-    right: np.ndarray  # int64 (N,)
-    predicted: np.ndarray  # int64 (N,)
-    model_versions: list[str]
-    created: list[str]
-
-    def __len__(self) -> int:
-        return len(self.right)
 
 
 def to_bytes(image: np.ndarray) -> bytes:
@@ -239,63 +221,49 @@ class FeedbackStore:
                 "corrections": session.scalar(select(func.count()).select_from(Correction)) or 0,
             }
 
-    def corrections(self) -> Corrections:
+    def corrections(self) -> documents.Corrections:
+        """Every correction, oldest first."""
         with self._sessions() as session:
             rows = list(session.scalars(select(Correction).order_by(Correction.id)))
-        return Corrections(
-            images=np.stack([from_bytes(row.image) for row in rows]) if rows else np.zeros((0, 28, 28), np.uint8),
-            right=np.array([row.right_digit for row in rows], dtype=np.int64),
-            predicted=np.array([row.predicted_digit for row in rows], dtype=np.int64),
-            model_versions=[row.model_version for row in rows],
-            created=[row.created_at.isoformat() for row in rows],
+        return documents.Corrections(
+            [
+                documents.Correction(
+                    prediction_id=row.prediction_id,
+                    created_at=row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC),
+                    predicted_digit=row.predicted_digit,
+                    right_digit=row.right_digit,
+                    model_version=row.model_version,
+                    image=row.image,
+                )
+                for row in rows
+            ]
         )
 
     def dump(self) -> str:
-        """Every correction as one JSON document (what `invoke backup` keeps). Predictions waiting for a
-        correction are not in it: they are gone within the retention anyway."""
-        with self._sessions() as session:
-            rows = list(session.scalars(select(Correction).order_by(Correction.id)))
-        return json.dumps(
-            {
-                "format": BACKUP_FORMAT,
-                "corrections": [
-                    {
-                        "prediction_id": row.prediction_id,
-                        "created_at": row.created_at.isoformat(),
-                        "predicted_digit": row.predicted_digit,
-                        "right_digit": row.right_digit,
-                        "model_version": row.model_version,
-                        "image": base64.b64encode(row.image).decode(),
-                    }
-                    for row in rows
-                ],
-            }
-        )
+        """Every correction as one document (app/mnist/corrections.py: what `invoke backup` keeps). Predictions
+        waiting for a correction are not in it: they are gone within the retention anyway."""
+        return self.corrections().dumps()
 
     def load(self, document: str) -> int:
-        """Add the corrections of a dump that this database lacks (by prediction id); how many were added.
-        Refuses a document that is not a backup, before changing anything."""
+        """Add the corrections of a document that this database lacks (by prediction id); how many were added.
+        A document that is not one is refused before anything changes."""
         try:
-            backup = json.loads(document)
-            if backup.get("format") != BACKUP_FORMAT:
-                raise ValueError(f"not a {BACKUP_FORMAT} document")
-            entries = [
-                Correction(
-                    prediction_id=str(entry["prediction_id"]),
-                    created_at=datetime.fromisoformat(entry["created_at"]),
-                    predicted_digit=int(entry["predicted_digit"]),
-                    right_digit=int(entry["right_digit"]),
-                    model_version=str(entry["model_version"]),
-                    image=base64.b64decode(entry["image"], validate=True),
-                )
-                for entry in backup["corrections"]
-            ]
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            incoming = documents.loads(document)
+        except documents.CorrectionsError as exc:
             raise FeedbackError(f"not a feedback backup: {exc}") from None
-        if bad := [entry.prediction_id for entry in entries if len(entry.image) != 784]:
-            raise FeedbackError(f"not a feedback backup: {len(bad)} images are not 28x28 (first: {bad[0]})")
         with self._sessions.begin() as session:
             present = set(session.scalars(select(Correction.prediction_id)))
-            added = [entry for entry in entries if entry.prediction_id not in present]
+            added = [
+                Correction(
+                    prediction_id=item.prediction_id,
+                    created_at=item.created_at,
+                    predicted_digit=item.predicted_digit,
+                    right_digit=item.right_digit,
+                    model_version=item.model_version,
+                    image=item.image,
+                )
+                for item in incoming.items
+                if item.prediction_id not in present
+            ]
             session.add_all(added)
         return len(added)

@@ -4,7 +4,6 @@ SQLAlchemy, with Alembic's schema; backup and restore; what a rollback to older 
 from __future__ import annotations
 
 import ast
-import io
 import multiprocessing
 import subprocess
 import sys
@@ -21,6 +20,7 @@ from app.backend.core.config import Settings
 from app.backend.feedback import schema
 from app.backend.feedback.store import MIGRATIONS, Base, FeedbackError, FeedbackStore, make_engine
 from app.backend.main import create_app
+from app.mnist import corrections as documents
 from app.mnist.preprocessing import decode_image, preprocess
 from tests.canvas import canvas_like
 from tests.servers import ROOT
@@ -70,7 +70,7 @@ def test_an_image_prediction_shows_the_models_input_and_takes_a_correction(clien
     assert metric(after, "mnist_feedback_predictions_total", version=answer["model_version"]) >= 1
 
     stored = FeedbackStore(settings.feedback_url, settings.feedback_retention_s).corrections()
-    row = stored.created.index(max(stored.created))
+    (row,) = [i for i, item in enumerate(stored.items) if item.prediction_id == answer["id"]]
     assert stored.right[row] == wrong and stored.predicted[row] == labels[0]
     np.testing.assert_array_equal(stored.images[row], seen)  # the image the model received, not the upload
 
@@ -191,26 +191,26 @@ def test_backup_and_restore_keep_every_correction_and_refuse_what_is_not_a_backu
     assert target.load(dump) == 5
     assert target.load(dump) == 0  # restoring twice adds nothing
     restored, original = target.corrections(), source.corrections()
-    np.testing.assert_array_equal(restored.images, original.images)
-    assert restored.right.tolist() == original.right.tolist() and restored.created == original.created
+    assert restored == original and len(restored) == 5
 
 
-def test_the_command_line_exports_corrections_for_training(tmp_path):
-    url = f"sqlite:///{tmp_path / 'f.db'}"
-    command = [sys.executable, "-m", "app.backend.feedback", "--url", url]
-    assert (
-        "empty -> 0001"
-        in subprocess.run(
-            [*command[:3], "upgrade", "--url", url], capture_output=True, text=True, check=True, cwd=ROOT
-        ).stdout
-    )
-    store = FeedbackStore(url, 3600)
+def test_the_command_line_backs_up_and_restores_through_stdout_and_stdin(tmp_path):
+    def cli(*args: str, url: str | None = None, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "app.backend.feedback", *args, *(["--url", url] if url else [])]
+        return subprocess.run(command, capture_output=True, text=True, cwd=ROOT, input=stdin, env={"PATH": "/usr/bin"})
+
+    source, target = f"sqlite:///{tmp_path / 'a.db'}", f"sqlite:///{tmp_path / 'b.db'}"
+    assert "empty -> 0001" in cli("upgrade", url=source).stdout
+    store = FeedbackStore(source, 3600)
     store.correct(store.record(np.ones((28, 28), np.float32), 4, True, "v1"), 9)
-    exported = subprocess.run([*command[:3], "export", "--url", url], capture_output=True, check=True, cwd=ROOT).stdout
-    with np.load(io.BytesIO(exported)) as data:
-        assert data["images"].shape == (1, 28, 28) and data["images"].max() == 255
-        assert data["right"].tolist() == [9] and data["predicted"].tolist() == [4]
-    unset = subprocess.run([*command[:3], "export"], capture_output=True, text=True, cwd=ROOT, env={"PATH": "/usr/bin"})
+    backup = cli("backup", url=source).stdout
+    assert documents.loads(backup).right.tolist() == [9]
+    restored = cli("restore", url=target, stdin=backup)
+    assert restored.returncode == 0 and "1 corrections added" in restored.stderr
+    assert FeedbackStore(target, 3600).corrections() == store.corrections()
+    refused = cli("restore", url=target, stdin="not json")
+    assert refused.returncode == 2 and "restore refused: not a feedback backup" in refused.stderr
+    unset = cli("backup")
     assert unset.returncode == 2 and "MNIST_FEEDBACK_URL" in unset.stderr
 
 
