@@ -29,6 +29,7 @@ The steps share one sandbox and run in file order; each asserts what the previou
 from __future__ import annotations
 
 import http.server
+import io
 import json
 import os
 import shutil
@@ -41,12 +42,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
-from app.mnist import store
+from app.mnist import corrections, store
 from bench import rollout
-from mnist_deploy import deploy, images, notify, render, sandbox, ssh
+from mnist_deploy import deploy, images, notify, render, sandbox, ssh, tls
 from mnist_deploy.environment import Environment
 from mnist_deploy.errors import DeployError
 
@@ -253,6 +256,45 @@ def test_deploying_the_same_release_again_changes_nothing(sandbox_hosts, state, 
     assert held and not held & {image["id"] for image in state["a"]["images"]}
 
 
+# Run on the bastion (its python3 has requests): a picture through the host's proxy, then a correction of the answer.
+CORRECT = """
+import json, sys, requests
+url, ca = sys.argv[1], sys.argv[2]
+png = sys.stdin.buffer.read()
+files = {"file": ("d.png", png, "image/png")}
+answer = requests.post(url + "/api/v1/predict/image", files=files, verify=ca, timeout=10)
+answer.raise_for_status()
+digit = answer.json()
+sent = {"prediction_id": digit["id"], "digit": (digit["digit"] + 1) % 10}
+stored = requests.post(url + "/api/v1/feedback", json=sent, verify=ca, timeout=10)
+print(stored.status_code, json.dumps(stored.json()))
+"""
+
+
+def test_a_correction_sent_through_each_hosts_proxy_is_stored(sandbox_hosts, state):
+    """A user's path: a picture to /api/v1/predict/image, then "the right digit is …" for its answer (they outlive
+    deploy B and the rollback: checked after it)."""
+    with np.load(ROOT / "tests" / "fixtures" / "mnist_test_500.npz") as npz:
+        picture = io.BytesIO()
+        Image.fromarray(255 - npz["images"][3]).resize((140, 140)).save(picture, format="PNG")  # dark ink on white
+    subprocess.run(
+        ["docker", "cp", str(tls.SANDBOX_DIR / "ca.pem"), f"{sandbox.BASTION}:/tmp/ca.pem"],
+        check=True,
+        capture_output=True,
+    )
+    state["corrections"] = {}
+    for host in sandbox_hosts:
+        sent = subprocess.run(
+            ["docker", "exec", "-i", sandbox.BASTION, "python3", "-c", CORRECT, f"https://{host}", "/tmp/ca.pem"],
+            input=picture.getvalue(),
+            capture_output=True,
+            check=False,
+        )
+        status, _, body = sent.stdout.decode().strip().partition(" ")
+        assert sent.returncode == 0 and status == "201", (host, sent.stdout, sent.stderr[-2000:])
+        state["corrections"][host] = json.loads(body)["prediction_id"]
+
+
 def test_a_check_mode_deploy_runs_clean_and_changes_nothing(sandbox_hosts, state):
     outcome = deploy.deploy(ENV, MODELS_A, check=True)
     assert outcome["changed"] == {host: 0 for host in sandbox_hosts}
@@ -397,6 +439,23 @@ def test_rollback_brings_release_a_back_without_failing_a_request(sandbox_hosts,
     assert kept_containers() == state["kept"], "the rollback replaced the proxy or Prometheus"
     assert {host: leftovers(host) for host in sandbox_hosts} == {host: [] for host in sandbox_hosts}
     verify()
+
+
+def test_corrections_outlive_a_deploy_and_a_rollback_and_are_backed_up_and_restored(sandbox_hosts, state, tmp_path):
+    """Each host's correction, sent under release A, is still in its database after B came and went (the volume
+    outlives releases); `invoke backup` gathers every host's, and `invoke restore` gives each host the others'."""
+    backup = tmp_path / "feedback.json"
+    done = invoke("backup", f"--env={ENV}", f"--out={backup}")
+    assert done.returncode == 0, done.stdout + done.stderr
+    kept = corrections.loads(backup.read_text())
+    assert {item.prediction_id for item in kept.items} >= set(state["corrections"].values())
+    restored = invoke("restore", str(backup), f"--env={ENV}")
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    added = dict(line.split(": restored: ") for line in restored.stdout.splitlines() if ": restored: " in line)
+    assert set(added) == set(sandbox_hosts), restored.stdout
+    assert all(said.startswith(f"{len(kept) - 1} corrections added") for said in added.values()), added
+    refused = invoke("restore", str(ROOT / "README.md"), f"--env={ENV}")
+    assert refused.returncode == 2 and "restore refused" in refused.stderr
 
 
 def test_a_second_rollback_goes_no_further_than_history_and_changes_nothing(sandbox_hosts, state):
