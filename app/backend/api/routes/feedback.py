@@ -15,6 +15,7 @@ router = APIRouter(prefix="/api/v1", tags=["feedback"])
     status_code=201,
     response_model=FeedbackResponse,
     responses={
+        400: {"model": ErrorResponse, "description": "The body could not be parsed (not JSON)"},
         404: {"model": ErrorResponse, "description": "No such prediction kept: unknown, or older than the retention"},
         409: {"model": ErrorResponse, "description": "This prediction was already corrected"},
         422: {"model": ValidationErrorResponse, "description": "Not a digit, not an id, or the digit answered"},
