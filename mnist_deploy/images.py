@@ -186,6 +186,7 @@ def release_tag(model_version: str) -> str:
 # A recipe is its Dockerfile (docker/<service>.Dockerfile) and the files it copies, listed here (from the root).
 MODULE_UTILS = "collections/ansible_collections/mnist/deploy/plugins/module_utils"
 RECIPE_EXTRA_FILES = {
+    "database": ("docker/database-entrypoint.sh",),
     "proxy": ("docker/proxy-ctl.sh",),
     "release_exporter": (f"{MODULE_UTILS}/drift.py", f"{MODULE_UTILS}/lock.py"),
 }

@@ -19,7 +19,7 @@ import yaml
 
 from app.mnist import store
 from mnist_deploy import images, provision
-from mnist_deploy.collection import alerting
+from mnist_deploy.collection import alerting, services
 from mnist_deploy.environment import BUILD, INVENTORIES, ROLE_DEFAULTS, ROOT, Environment, environments
 from mnist_deploy.errors import DeployError
 from mnist_deploy.shell import console, run
@@ -74,6 +74,7 @@ def render(env: str, extra: dict[str, Any] | None = None, out_root: Path = BUILD
     for host, variables in hosts.items():
         host_dir = env_dir / host
         variables.update(image_refs)
+        variables["feedback_url"] = services.feedback_url(variables)
         where = f"{env}/{host}"
         hashes: dict[str, str] = {}
         # The deploy installs these files in a folder named after their fingerprint (tasks/install.yml of the role).
@@ -218,12 +219,12 @@ def validate_hosts(hosts: dict[Path, dict[str, Any]]) -> None:
 def validate_compose(host_dir: Path, variables: dict[str, Any]) -> None:
     compose_env = {**os.environ, "COMPOSE_PROJECT_NAME": variables["mnist_stack_project"]}
     secrets = host_dir / "secrets"
-    needs_secret = variables["mnist_stack_grafana_enabled"]
-    if needs_secret:  # compose checks that secret files exist; a placeholder stands in while validating
+    needed = services.password_files(variables)
+    for name in needed:  # compose checks that secret files exist; placeholders stand in while validating
         secrets.mkdir(exist_ok=True)
-        (secrets / "grafana_admin_password").write_text("placeholder\n")
+        (secrets / name).write_text("placeholder\n")
     try:
         run(["docker", "compose", "-f", host_dir / "compose.yaml", "config", "--quiet"], quiet=True, env=compose_env)
     finally:
-        if needs_secret:
+        if needed:
             shutil.rmtree(secrets)

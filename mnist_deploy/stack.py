@@ -56,10 +56,21 @@ def up(
     ensure_images(extra["mnist_stack_image_tag"], extra_ca_dir)
     phase(3, f"render build/{env}/")
     render.render(env, extra, out_root)
+    variables = Environment.read(env, extra).checked().hosts[LOCAL_HOST].variables
+    write_passwords(out_root / env / LOCAL_HOST, variables)
     phase(4, f"start the {env} stack and wait until it is healthy (up to {timeout} s)")
     compose(env, "up", "--detach", "--wait", "--wait-timeout", str(timeout), "--remove-orphans", out_root=out_root)
-    variables = Environment.read(env, extra).checked().hosts[LOCAL_HOST].variables
     return variables
+
+
+def write_passwords(host_dir: Path, variables: dict[str, Any]) -> None:
+    """The enabled services' passwords where compose.yaml's secrets read them (secrets/, next to it), as a deploy
+    installs them on a host (module_utils/files.py): readable by the containers' users, in a folder only ours."""
+    for name, password in services.password_files(variables).items():
+        secrets = host_dir / "secrets"
+        secrets.mkdir(mode=0o700, exist_ok=True)
+        (secrets / name).write_text(password + "\n")
+        (secrets / name).chmod(0o444)
 
 
 # What `invoke up --alerting` adds in development, where Alertmanager and the node exporter are off by default.

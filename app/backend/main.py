@@ -18,7 +18,7 @@ from prometheus_fastapi_instrumentator import Instrumentator
 from app.backend import metrics
 from app.backend.api.routes import feedback, health, model, predict
 from app.backend.core import logging as json_logging
-from app.backend.core.config import Settings, get_settings
+from app.backend.core.config import Settings, feedback_database_url, get_settings
 from app.backend.feedback import schema
 from app.backend.feedback.store import FeedbackStore
 from app.backend.inference import load_classifier
@@ -36,12 +36,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # A model whose bytes are not its version raises here, and the process refuses to start.
         app.state.classifier = load_classifier(settings.model_dir, settings.model_version, settings.inference_threads)
         log.info("model loaded", extra={"fields": {"model_version": app.state.classifier.version}})
-        if settings.feedback_url:
+        database = feedback_database_url(settings)
+        if database:
             # Migrated before this process serves: a schema this code cannot use stops it here, unready, and the
             # deploy's gate rolls the release back while the previous replicas still serve.
-            before, after = schema.upgrade(settings.feedback_url)
+            before, after = schema.upgrade(database)
             log.info("feedback database ready", extra={"fields": {"revision_before": before, "revision": after}})
-            app.state.feedback = FeedbackStore(settings.feedback_url, settings.feedback_retention_s)
+            app.state.feedback = FeedbackStore(database, settings.feedback_retention_s)
         refresher = asyncio.create_task(refresh_container_metrics())
         # Everything loaded so far lives as long as the process: out of the collector's sight, full collections
         # no longer walk it. Those walks stalled every request in flight for 30-50 ms (p99 at 32 connections:

@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from mnist_deploy.collection import alerting, identity
+from mnist_deploy.collection import alerting, identity, services
 from mnist_deploy.environment import Host
 from tests.infra.conftest import SERVICES, find_secrets, host_drift
 
@@ -237,7 +237,7 @@ def test_the_proxy_serves_tls_redirects_http_and_hides_metrics(remote, release, 
     assert result["redirect"] == [301, f"https://localhost{suffix}/api/v1/model?x=1"]
 
 
-SECRET_VARIABLES = ("mnist_stack_tls_private_key", "mnist_stack_grafana_admin_password")
+SECRET_VARIABLES = ("mnist_stack_tls_private_key", *(service.vault_variable for service in services.WITH_PASSWORD))
 
 
 def test_secrets_are_in_no_container_log_and_no_release_file(env, hostname, release, containers):

@@ -63,6 +63,9 @@ def stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
         # The release exporter reads the stack's folder as a deploy leaves it: here, one the `recorded` fixture makes.
         "mnist_stack_release_exporter_enabled": True,
         "mnist_stack_root": str(STACK_ROOT),
+        # Corrections in PostgreSQL, as staging and production keep them (dev's default is SQLite).
+        "mnist_stack_database_enabled": True,
+        "mnist_stack_database_password": "integration-only-password",  # pragma: allowlist secret (a test value)
     }
     extra.update({f"mnist_stack_{service}_host_port": port for service, port in TEST_PORTS.items()})
     try:

@@ -13,7 +13,7 @@ from tests.integration.conftest import TEST_PORTS
 
 pytestmark = pytest.mark.integration
 PUBLISHING = list(TEST_PORTS)  # the services the test stack publishes
-SERVICES = [*PUBLISHING, "node_exporter", "release_exporter"]  # and those it runs
+SERVICES = [*PUBLISHING, "node_exporter", "release_exporter", "database"]  # and those it runs
 DEFAULTS = yaml.safe_load(render.ROLE_DEFAULTS.read_text())
 PUBLISHED = {service: f"{DEFAULTS[f'mnist_stack_{service}_port']}/tcp" for service in PUBLISHING}
 

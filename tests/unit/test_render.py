@@ -14,7 +14,11 @@ TLS = {
     "mnist_stack_tls_certificate": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
     "mnist_stack_tls_private_key": "-----BEGIN PRIVATE KEY-----\nMIGH\n",  # pragma: allowlist secret
 }
-SECRET = {"mnist_stack_grafana_admin_password": "s3cret-from-vault", **TLS}  # pragma: allowlist secret (a test value)
+SECRET = {
+    "mnist_stack_grafana_admin_password": "s3cret-from-vault",  # pragma: allowlist secret (a test value)
+    "mnist_stack_database_password": "db-s3cret-from-vault",  # pragma: allowlist secret (a test value)
+    **TLS,
+}
 
 
 def compose(out, env, host):
@@ -35,9 +39,17 @@ def test_dev_publishes_every_service_on_loopback_and_mounts_source(tmp_path):
 
 
 def test_staging_publishes_only_the_proxy(tmp_path):
-    render.render("staging", {"mnist_stack_image_tag": TAG, **TLS}, tmp_path, validate=False)
+    render.render("staging", {"mnist_stack_image_tag": TAG, **SECRET}, tmp_path, validate=False)
     services = compose(tmp_path, "staging", "staging-1")["services"]
     assert [name for name, s in services.items() if "ports" in s] == ["proxy"]
+    # Corrections in the database service's PostgreSQL: its password a secret file, never in the environment.
+    backend = services["backend"]
+    assert backend["environment"]["MNIST_FEEDBACK_URL"] == "postgresql+psycopg://mnist@database:5432/feedback"
+    assert backend["environment"]["MNIST_FEEDBACK_PASSWORD_FILE"] == "/run/secrets/database_password"
+    assert backend["secrets"] == ["database_password"] and services["database"]["secrets"] == ["database_password"]
+    assert backend["depends_on"] == {"database": {"condition": "service_healthy"}}
+    assert services["database"]["networks"] == ["internal"] and services["database"]["read_only"] is True
+    assert "database-data:/var/lib/postgresql/data" in services["database"]["volumes"]
     assert services["proxy"]["ports"] == ["0.0.0.0:80:8080", "0.0.0.0:443:8443"]
     assert services["proxy"]["networks"] == ["internal", "edge"]
     assert services["backend"]["networks"] == ["internal"]
@@ -116,6 +128,7 @@ def test_production_has_replicas_and_grafana_on_every_host(tmp_path):
         assert dashboard["uid"] == "mnist-overview"
     rendered = "".join(p.read_text() for p in (tmp_path / "production").rglob("*") if p.is_file())
     assert SECRET["mnist_stack_grafana_admin_password"] not in rendered
+    assert SECRET["mnist_stack_database_password"] not in rendered
 
 
 def test_rendering_is_deterministic(tmp_path):
@@ -175,7 +188,11 @@ def test_a_vaulted_password_is_read_through_ansible_and_never_rendered(tmp_path,
     password_file.write_text("test vault password\n")  # pragma: allowlist secret (a test value)
     secret = "vaulted-grafana-password-42"  # pragma: allowlist secret (a test value)
     vault = inventories / "production" / "group_vars" / "all" / "vault.yml"
-    vault.write_text(f"mnist_stack_grafana_admin_password: {secret}\n" + yaml.safe_dump(TLS))
+    database = "vaulted-database-password-42"  # pragma: allowlist secret (a test value)
+    vault.write_text(
+        f"mnist_stack_grafana_admin_password: {secret}\nmnist_stack_database_password: {database}\n"
+        + yaml.safe_dump(TLS)
+    )
     ansible_vault = Path(sys.executable).parent / "ansible-vault"
     subprocess.run([ansible_vault, "encrypt", "--vault-password-file", password_file, vault], check=True)
     assert secret not in vault.read_text()
@@ -184,9 +201,10 @@ def test_a_vaulted_password_is_read_through_ansible_and_never_rendered(tmp_path,
     out = render.render("production", {"mnist_stack_image_tag": TAG}, tmp_path / "build", validate=False)
     variables = Environment.read("production", {"mnist_stack_image_tag": TAG}).hosts["prod-1"].variables
     assert variables["mnist_stack_grafana_admin_password"] == secret
+    assert variables["mnist_stack_database_password"] == database
     for path in out.rglob("*"):
         if path.is_file():
-            assert secret not in path.read_text(), path
+            assert secret not in path.read_text() and database not in path.read_text(), path
 
 
 PORTS = {"mnist_stack_backend_port": 8100, "mnist_stack_frontend_port": 8600, "mnist_stack_grafana_port": 3100}

@@ -29,9 +29,25 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL of the corrections database (sqlite:////var/lib/mnist/feedback.db, "
         "postgresql+psycopg://…); unset: predictions get no id and /api/v1/feedback answers 503",
     )
+    feedback_password_file: Path | None = Field(
+        None, description="A file holding the database's password (a compose secret), added to feedback_url"
+    )
     feedback_retention_s: float = Field(
         3600.0, ge=60, description="How long a prediction is kept for a correction to refer to it (seconds)"
     )
+
+
+def feedback_database_url(settings: Settings) -> str | None:
+    """The feedback database's URL with its password from feedback_password_file (kept out of the environment,
+    where `docker inspect` and every child process would see it); None without a database."""
+    if not settings.feedback_url:
+        return None
+    if settings.feedback_password_file is None:
+        return settings.feedback_url
+    from sqlalchemy.engine import make_url
+
+    password = settings.feedback_password_file.read_text().strip()
+    return make_url(settings.feedback_url).set(password=password).render_as_string(hide_password=False)
 
 
 @lru_cache

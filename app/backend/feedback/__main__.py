@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from app.backend.core.config import get_settings
+from app.backend.core.config import feedback_database_url, get_settings
 from app.backend.feedback import schema
 from app.backend.feedback.store import FeedbackError, FeedbackStore
 
@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--url", help="SQLAlchemy URL of the database (default: MNIST_FEEDBACK_URL)")
     args = parser.parse_args(argv)
     settings = get_settings()
-    url = args.url or settings.feedback_url
+    url = args.url or feedback_database_url(settings)
     if not url:
         parser.error("no feedback database: set MNIST_FEEDBACK_URL or pass --url")
     if args.action == "upgrade":

@@ -20,6 +20,9 @@ log = logging.getLogger("mnist.feedback")
 logging.getLogger("alembic").setLevel(logging.WARNING)  # its "Context impl SQLiteImpl" at every start says nothing
 
 
+MIGRATION_LOCK = 20261206  # PostgreSQL advisory lock key: the replicas of a release migrate one after the other
+
+
 def alembic_config() -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
@@ -41,6 +44,8 @@ def upgrade(url: str) -> tuple[str | None, str]:
     known = {script.revision for script in ScriptDirectory.from_config(config).walk_revisions()}
     try:
         with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":  # one migrator at a time, until this transaction ends
+                connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
             before = MigrationContext.configure(connection).get_current_revision()
             if before is not None and before not in known:
                 log.warning(

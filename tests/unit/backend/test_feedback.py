@@ -16,7 +16,7 @@ from alembic.runtime.migration import MigrationContext
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from app.backend.core.config import Settings
+from app.backend.core.config import Settings, feedback_database_url
 from app.backend.feedback import schema
 from app.backend.feedback.store import MIGRATIONS, Base, FeedbackError, FeedbackStore, make_engine
 from app.backend.main import create_app
@@ -217,3 +217,13 @@ def test_the_command_line_backs_up_and_restores_through_stdout_and_stdin(tmp_pat
 def test_settings_refuse_a_retention_too_short_to_correct_anything():
     with pytest.raises(ValueError, match="greater than or equal to 60"):
         Settings(feedback_retention_s=5)
+
+
+def test_the_databases_password_comes_from_its_secret_file_not_the_url(tmp_path):
+    secret = tmp_path / "database_password"
+    secret.write_text("a-long-real-one\n")
+    settings = Settings(feedback_url="postgresql+psycopg://mnist@database:5432/feedback", feedback_password_file=secret)
+    with_password = "postgresql+psycopg://mnist:a-long-real-one@database:5432/feedback"  # pragma: allowlist secret
+    assert feedback_database_url(settings) == with_password
+    assert feedback_database_url(Settings(feedback_url="sqlite:////x/f.db")) == "sqlite:////x/f.db"
+    assert feedback_database_url(Settings()) is None

@@ -58,7 +58,13 @@ def rendered(tmp_path):
 
 
 def test_a_release_installs_its_folder_its_record_its_secrets_and_the_mounted_folders(tmp_path):
-    files = release_files(str(rendered(tmp_path)), RELEASE, "web-1", "a-grafana-password", "PEM\n")
+    files = release_files(
+        str(rendered(tmp_path)),
+        RELEASE,
+        "web-1",
+        {"grafana_admin_password": "a-grafana-password"},  # pragma: allowlist secret (a test value)
+        "PEM\n",
+    )
     by_path = {entry["path"]: entry for entry in files}
     assert sorted(by_path) == [
         "prometheus/m1/fingerprint",
@@ -92,7 +98,13 @@ def test_a_release_installs_its_folder_its_record_its_secrets_and_the_mounted_fo
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="the files belong to root, the proxy's key to uid 10080")
 def test_installing_a_release_twice_writes_nothing_the_second_time(tmp_path):
-    files = release_files(str(rendered(tmp_path)), RELEASE, "web-1", "a-grafana-password", "PEM\n")
+    files = release_files(
+        str(rendered(tmp_path)),
+        RELEASE,
+        "web-1",
+        {"grafana_admin_password": "a-grafana-password"},  # pragma: allowlist secret (a test value)
+        "PEM\n",
+    )
     home = tmp_path / "home"
     assert len(install(str(home), files)) == len(files)
     assert install(str(home), files) == []

@@ -45,3 +45,33 @@ def test_no_message_quotes_a_secret():
     secret = "hunter2"  # pragma: allowlist secret (a test value)
     found = problems(host(mnist_stack_grafana_enabled=True, mnist_stack_grafana_admin_password=secret))
     assert found and all(secret not in message for message in found)
+
+
+@pytest.mark.parametrize("env", ["staging", "production"])
+def test_the_database_needs_a_real_password_where_secrets_must_be_real(env):
+    assert (
+        "mnist_stack_database_password is required when database is enabled"
+        in problems(host(env, mnist_stack_database_enabled=True))[0]
+    )
+    weak = {"mnist_stack_database_password": "postgres"}  # pragma: allowlist secret (a default the rules refuse)
+    sound = {"mnist_stack_database_password": "a-long-real-one"}  # pragma: allowlist secret (a test value)
+    assert "too short" in problems(host(env, mnist_stack_database_enabled=True, **weak))[0]
+    assert problems(host(env, mnist_stack_database_enabled=True, **sound)) == []
+
+
+def test_each_enabled_services_password_becomes_its_compose_secret_and_the_role_hands_over_exactly_those():
+    from pathlib import Path
+
+    import yaml
+    from ansible_collections.mnist.deploy.plugins.module_utils import services
+
+    variables = {
+        "mnist_stack_grafana_enabled": "false",
+        "mnist_stack_grafana_admin_password": "unused-here",  # pragma: allowlist secret (a test value)
+        "mnist_stack_database_enabled": True,
+        "mnist_stack_database_password": "a-long-real-one",  # pragma: allowlist secret (a test value)
+    }
+    assert services.password_files(variables) == {"database_password": "a-long-real-one"}  # pragma: allowlist secret (a test value)
+    install = Path(__file__).resolve().parents[3] / "roles" / "mnist_stack" / "tasks" / "install.yml"
+    (task,) = [t for t in yaml.safe_load(install.read_text()) if "mnist.deploy.install_files" in t]
+    assert tuple(task["vars"]["__mnist_stack_passwords"]) == services.PASSWORD_VARIABLES

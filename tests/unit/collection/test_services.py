@@ -19,8 +19,9 @@ def test_a_host_runs_the_services_its_variables_turn_on():
 def test_images_rules_and_mounts_derive_from_the_declaration():
     # grafana is not built here
     monitoring = ("alertmanager", "node_exporter", "release_exporter")
-    assert images.SERVICES == ("backend", "frontend", "prometheus", "proxy", *monitoring)
-    assert set(images.RECIPE_TAGGED) == {"prometheus", "proxy", *monitoring}
+    assert images.SERVICES == ("backend", "frontend", "prometheus", "proxy", *monitoring, "database")
+    assert set(images.RECIPE_TAGGED) == {"prometheus", "proxy", *monitoring, "database"}
+    assert images.RECIPE_TAGGED["database"] == ("docker/database.Dockerfile", "docker/database-entrypoint.sh")
     assert images.CODE_TAGGED == ("frontend",)
     assert services.MOUNTED == ("prometheus", "proxy", "alertmanager")
     assert "proxy" not in services.PUBLISHABLE and "grafana" in services.PUBLISHABLE
@@ -50,3 +51,11 @@ def test_the_decisions_and_filters_the_unit_tests_import_do_not_import_ansible()
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]", result.stdout
+
+
+def test_the_backends_feedback_database_is_the_inventorys_the_database_services_or_sqlite():
+    assert services.feedback_url({}) == "sqlite:////var/lib/mnist/feedback.db"
+    on = {"mnist_stack_database_enabled": "yes", "mnist_stack_database_port": 5433}
+    assert services.feedback_url(on) == "postgresql+psycopg://mnist@database:5433/feedback"  # no password in it
+    given = {**on, "mnist_stack_feedback_url": "postgresql+psycopg://app@db.internal/corrections"}
+    assert services.feedback_url(given) == given["mnist_stack_feedback_url"]

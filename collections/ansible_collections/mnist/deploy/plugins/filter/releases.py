@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import os
 
-from ansible_collections.mnist.deploy.plugins.module_utils import alerting, archive, files, identity, releases, rules
+from ansible_collections.mnist.deploy.plugins.module_utils import (
+    alerting,
+    archive,
+    files,
+    identity,
+    releases,
+    rules,
+    services,
+)
 
 
 def history_after(history, event, release):
@@ -46,14 +54,15 @@ def rendered_files(directory):
     return files.read_tree(str(directory))
 
 
-def release_files(render_dir, host, release, grafana_password=None, pem=None, alerting_variables=None):
+def release_files(render_dir, host, release, password_variables=None, pem=None, alerting_variables=None):
     """Every file HOST needs for RELEASE (rendered under RENDER_DIR/HOST), relative to the stack's home; with
+    PASSWORD_VARIABLES (the host's values of services.PASSWORD_VARIABLES), the enabled services' passwords; with
     ALERTING_VARIABLES (the host's mnist_stack_alert_* values), Alertmanager's secrets."""
     return files.release_files(
         os.path.join(str(render_dir), str(host)),
         dict(release),
         str(host),
-        str(grafana_password or ""),
+        services.password_files(dict(password_variables or {})),
         str(pem or ""),
         alerting.secret_files(dict(alerting_variables)) if alerting_variables else {},
     )

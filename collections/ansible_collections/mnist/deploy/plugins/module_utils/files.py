@@ -90,19 +90,19 @@ def release_files(
     host_dir: str,
     release: dict,
     host: str,
-    grafana_password: str | None = None,
+    passwords: dict | None = None,
     pem: str | None = None,
     alert_secrets: dict | None = None,
 ) -> list:
     """Every file a host needs for RELEASE, paths relative to the stack's home, for one `install` call.
 
     HOST_DIR: what Invoke rendered for HOST. Into releases/<id>/: those files, the release's record for the host
-    (written once: a release never changes) and, with GRAFANA_PASSWORD, Grafana's password file (its container's
-    user is not root). Into <service>/<fingerprint>/ for Prometheus, the proxy and Alertmanager, the folders
-    compose.yaml mounts (named after the renderer's hash of their files, so a release with the same files finds them
-    in place): their files; with PEM, the proxy's certificate and key in one file only the proxy's user may read;
-    with ALERT_SECRETS ({name: content}, alerting.secret_files), Alertmanager's receivers' secrets in secrets/,
-    only its user may read.
+    (written once: a release never changes) and, in secrets/, PASSWORDS ({compose secret name: password},
+    services.password_files: Grafana's, the database's), readable by their containers' users (not root). Into
+    <service>/<fingerprint>/ for Prometheus, the proxy and Alertmanager, the folders compose.yaml mounts (named
+    after the renderer's hash of their files, so a release with the same files finds them in place): their files;
+    with PEM, the proxy's certificate and key in one file only the proxy's user may read; with ALERT_SECRETS
+    ({name: content}, alerting.secret_files), Alertmanager's receivers' secrets in secrets/, only its user may read.
     """
     tree = read_tree(host_dir)
     folder = f"releases/{release['id']}"
@@ -110,10 +110,9 @@ def release_files(
     record = {**release, "files": release["files"][host], "host": host}
     record_json = json.dumps(record, indent=4, sort_keys=True)
     files.append({"path": f"{folder}/{RECORD_FILE}", "content": record_json, "create_only": True})
-    if grafana_password:
-        files.append(
-            {"path": f"{folder}/secrets/grafana_admin_password", "content": grafana_password + "\n", "mode": "0444"}
-        )
+    for name, password in sorted((passwords or {}).items()):
+        if password:
+            files.append({"path": f"{folder}/secrets/{name}", "content": password + "\n", "mode": "0444"})
     for service in MOUNTED:
         mounted = [entry for entry in tree if entry["path"].startswith(service + "/")]
         if not mounted:

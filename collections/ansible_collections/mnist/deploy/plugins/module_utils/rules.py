@@ -10,28 +10,28 @@ from __future__ import annotations
 import re
 
 from ansible_collections.mnist.deploy.plugins.module_utils import alerting
-from ansible_collections.mnist.deploy.plugins.module_utils.services import PUBLISHABLE, is_on
+from ansible_collections.mnist.deploy.plugins.module_utils.services import PUBLISHABLE, WITH_PASSWORD, is_on
 
-# Environments whose secrets must be real: a default or short Grafana password is refused there.
+# Environments whose secrets must be real: a default or short password is refused there.
 GUARDED_ENVS = ("staging", "production")
 MIN_PASSWORD_LENGTH = 12
-DEFAULT_PASSWORDS = ("admin", "password", "changeme", "change-me", "grafana", "secret", "placeholder")
+DEFAULT_PASSWORDS = ("admin", "password", "changeme", "change-me", "grafana", "postgres", "secret", "placeholder")
 
 
 def secret_problems(variables: dict) -> list:
-    """The Grafana password and the proxy's certificate and key. No value is ever quoted."""
+    """Each enabled service's password (services.py) and the proxy's certificate and key. No value is ever quoted."""
     env = variables.get("mnist_stack_env")
     where = f"inventories/{env}/group_vars/all/vault.yml (ansible-vault encrypt)"
     problems = []
-    if is_on(variables.get("mnist_stack_grafana_enabled")):
-        password = str(variables.get("mnist_stack_grafana_admin_password") or "")
+    for service in WITH_PASSWORD:
+        if not is_on(variables.get(service.enabled_by)):
+            continue
+        password = str(variables.get(service.vault_variable) or "")
         if not password:
-            problems.append(
-                f"mnist_stack_grafana_admin_password is required when Grafana is enabled: set it in {where}"
-            )
+            problems.append(f"{service.vault_variable} is required when {service.name} is enabled: set it in {where}")
         elif env in GUARDED_ENVS and (len(password) < MIN_PASSWORD_LENGTH or password.lower() in DEFAULT_PASSWORDS):
             problems.append(
-                f"mnist_stack_grafana_admin_password is too short (< {MIN_PASSWORD_LENGTH}) or a default in {env}: "
+                f"{service.vault_variable} is too short (< {MIN_PASSWORD_LENGTH}) or a default in {env}: "
                 f"set a real one in {where}"
             )
     if is_on(variables.get("mnist_stack_proxy_enabled")):
