@@ -8,11 +8,10 @@ correction copies those and stays: it is training data. The schema is Alembic's 
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +35,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 from app.mnist import corrections as documents
-
-log = logging.getLogger("mnist.feedback")
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 IMAGE_SHAPE = (28, 28)
@@ -91,6 +88,11 @@ def to_bytes(image: np.ndarray) -> bytes:
     if image.shape != IMAGE_SHAPE:
         raise ValueError(f"a model input is {IMAGE_SHAPE}, not {image.shape}")
     return bytes(np.clip(np.rint(np.asarray(image, dtype=np.float32) * 255), 0, 255).astype(np.uint8).tobytes())
+
+
+def _utc(moment: datetime) -> datetime:
+    """MOMENT with its zone: SQLite keeps none, and every time stored here is UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def from_bytes(data: bytes) -> np.ndarray:
@@ -192,13 +194,11 @@ class FeedbackStore:
         return correction
 
     def _expired(self, created_at: datetime) -> bool:
-        if created_at.tzinfo is None:  # SQLite keeps no zone: every time stored here is UTC
-            created_at = created_at.replace(tzinfo=UTC)
-        return (self._now() - created_at).total_seconds() > self.retention_s
+        return (self._now() - _utc(created_at)).total_seconds() > self.retention_s
 
     def purge(self) -> int:
         """Delete the predictions older than the retention; how many."""
-        cutoff = datetime.fromtimestamp(time.time() - self.retention_s, UTC)
+        cutoff = self._now() - timedelta(seconds=self.retention_s)
         with self._sessions.begin() as session:
             result = session.execute(delete(Prediction).where(Prediction.created_at < cutoff))
         return int(getattr(result, "rowcount", 0) or 0)
@@ -229,7 +229,7 @@ class FeedbackStore:
             [
                 documents.Correction(
                     prediction_id=row.prediction_id,
-                    created_at=row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC),
+                    created_at=_utc(row.created_at),
                     predicted_digit=row.predicted_digit,
                     right_digit=row.right_digit,
                     model_version=row.model_version,

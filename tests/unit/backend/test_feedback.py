@@ -116,7 +116,6 @@ def test_predictions_are_kept_only_for_the_retention(tmp_path, monkeypatch):
     monkeypatch.setattr(store, "_now", lambda: later)
     with pytest.raises(FeedbackError, match="older than the retention"):
         store.correct(old, 7)
-    monkeypatch.setattr("app.backend.feedback.store.time.time", lambda: later.timestamp())
     assert store.purge() == 1
     assert store.counts() == {"predictions_kept": 0, "corrections": 0}
 
