@@ -105,7 +105,7 @@ def _suite_scorer(c: Context) -> Callable[..., Any]:
 
     from rich.console import Console
 
-    from app.mnist import robustness
+    from app.mnist import contract, robustness
     from app.mnist.data import DatasetError, Mnist, load_mnist
     from app.mnist.promotion import PromotionError
     from app.training.pipeline import load_parameters
@@ -123,7 +123,14 @@ def _suite_scorer(c: Context) -> Callable[..., Any]:
     def score(model: Any) -> dict[str, Any]:
         test = mnist()
         with console.status(f"robustness suite on {model.version[:12]} ({suite['digits']} digits per condition)"):
-            _, report = robustness.score(model.onnx_bytes, test.x_test, test.y_test, suite["digits"], suite["seed"])
+            _, report = robustness.score(
+                model.onnx_bytes,
+                test.x_test,
+                test.y_test,
+                suite["digits"],
+                suite["seed"],
+                not_sure_below=contract.not_sure_below(model.metadata),
+            )
         return report
 
     return score

@@ -26,12 +26,6 @@ class Prediction:
     sure: bool  # the top probability reaches the model's "not sure" threshold
 
 
-def not_sure_below(metadata: dict[str, Any]) -> float:
-    """The confidence below which the model's answer is "not sure" (its calibration's; 0: always sure, for a model
-    trained before calibration)."""
-    return float((metadata.get("calibration") or {}).get("not_sure_below", 0.0))
-
-
 class Classifier:
     def __init__(self, model: store.StoredModel, threads: int = 1) -> None:
         options = ort.SessionOptions()
@@ -39,7 +33,7 @@ class Classifier:
         options.inter_op_num_threads = 1
         self.version = model.version
         self.metadata: dict[str, Any] = model.metadata
-        self.not_sure_below = not_sure_below(model.metadata)
+        self.not_sure_below = contract.not_sure_below(model.metadata)
         self._session = ort.InferenceSession(model.onnx_bytes, options, providers=["CPUExecutionProvider"])
         self._confidence = metrics.CONFIDENCE.labels(version=model.version)  # bound once, not per prediction
         self._not_sure = metrics.NOT_SURE.labels(version=model.version)

@@ -8,6 +8,8 @@ caller can get it wrong.
 
 from __future__ import annotations
 
+from typing import Any
+
 IMAGE_SIZE = 28
 DIGIT_BOX = 20
 NUM_CLASSES = 10
@@ -16,6 +18,12 @@ MNIST_STD = 0.3081
 INPUT_NAME = "image"
 OUTPUT_NAME = "logits"
 ONNX_OPSET = 17
+
+
+def not_sure_below(metadata: dict[str, Any]) -> float:
+    """The confidence below which a model's answer is "not sure" (its calibration's; 0: always sure, for a model
+    trained before calibration)."""
+    return float((metadata.get("calibration") or {}).get("not_sure_below", 0.0))
 
 
 def describe() -> dict[str, object]:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 from scipy import ndimage
 
 from app.mnist.preprocessing import VERSION as PREPROCESSING_VERSION
@@ -31,7 +31,7 @@ DIGIT_HEIGHT = 200  # a digit drawn to fill most of it
 DEFAULT_PEN = 22  # the frontend's default stroke width, in canvas pixels
 MNIST_STROKE = 0.12  # MNIST's own stroke width relative to the digit's height (about 2.4 px in the 20 px box)
 MAX_PIXELS = 4_000_000
-NO_DIGIT = -1  # the expected answer of conditions that hold no digit
+NO_DIGIT = -1  # the expected answer of conditions that hold no digit: refused as no digit, or "not sure"
 
 
 @dataclass(frozen=True)
@@ -229,6 +229,27 @@ def _click(digit: np.ndarray, rng: np.random.Generator) -> bytes:
     return _png(_canvas(ink))
 
 
+# Pictures that hold no digit but are not blank: a model should answer "not sure" to most of them.
+LETTERS = "ACEFHKMNPRUVWXYacefhkmnrtuvwx"  # those that look like no digit (no O, I, S, Z, B, G, g, q, b, l)
+
+
+def _letter(digit: np.ndarray, rng: np.random.Generator) -> bytes:
+    """A letter drawn on the canvas about as tall as a digit, in Pillow's own font (the same on every machine)."""
+    letter = LETTERS[int(rng.integers(len(LETTERS)))]
+    font = ImageFont.load_default(size=int(rng.uniform(150, 220)))
+    image = Image.new("L", (CANVAS, CANVAS), 0)
+    ImageDraw.Draw(image).text((CANVAS / 2, CANVAS / 2), letter, fill=255, font=font, anchor="mm", stroke_width=6)
+    return _png(_canvas(np.asarray(image, dtype=np.float32) / 255.0))
+
+
+def _scribble(digit: np.ndarray, rng: np.random.Generator) -> bytes:
+    """A scribble: a stroke of the default pen through four to eight random points."""
+    points = [tuple(rng.uniform(40, CANVAS - 40, size=2)) for _ in range(int(rng.integers(4, 9)))]
+    image = Image.new("L", (CANVAS, CANVAS), 0)
+    ImageDraw.Draw(image).line(points, fill=255, width=DEFAULT_PEN, joint="curve")
+    return _png(_canvas(np.asarray(image, dtype=np.float32) / 255.0))
+
+
 CONDITIONS: tuple[Condition, ...] = (
     Condition("canvas", "the canvas: default pen, digit filling it", lambda d, r: _png(_canvas(_default(d))), 0.97),
     Condition("dark_on_light", "dark ink on white paper, RGB", lambda d, r: _png(_gray(_default(d), True)), 0.97),
@@ -250,6 +271,8 @@ CONDITIONS: tuple[Condition, ...] = (
     Condition("noise", "Gaussian noise, sigma 0.12", _noisy, 0.97),
     Condition("jpeg_q30", "JPEG at quality 30", _jpeg_photo, 0.97),
     Condition("click", "a single click: no digit", _click, 0.99, expects_digit=False),
+    Condition("letters", "a letter, no digit: answered not sure", _letter, 0.5, expects_digit=False),
+    Condition("scribbles", "a scribble, no digit: answered not sure", _scribble, 0.5, expects_digit=False),
 )
 BY_NAME = {condition.name: condition for condition in CONDITIONS}
 
@@ -259,8 +282,9 @@ Classifier = Callable[[np.ndarray], np.ndarray]  # (N, 28, 28) float32 → (N, 1
 @dataclass(frozen=True)
 class Result:
     condition: str
-    accuracy: float  # the share answered right ("no digit" for conditions without one)
+    accuracy: float  # the share answered right (for conditions without a digit: "no digit" or "not sure")
     refused: float  # the share answered "no digit"
+    not_sure: float  # the share of the answers the model was not sure of (below its threshold)
     target: float
     n: int
 
@@ -282,12 +306,15 @@ def evaluate(
     seed: int = 0,
     prepare: Callable[[Image.Image], np.ndarray] = preprocess,
     on_result: Callable[[Result], None] | None = None,
+    not_sure_below: float = 0.0,
 ) -> list[Result]:
     """Each condition's accuracy on DIGITS through decode_image and PREPARE (the real preprocessing); ON_RESULT is
-    called with each condition's result as it is scored (progress)."""
+    called with each condition's result as it is scored (progress). A digit is scored by the model's top answer;
+    a picture without one is answered right when refused or answered with a confidence below NOT_SURE_BELOW."""
     results = []
     for condition in conditions:
         answers = np.full(len(digits), NO_DIGIT)
+        unsure = np.zeros(len(digits), dtype=bool)
         inputs, where = [], []
         for i, data in enumerate(render(condition, digits, seed)):
             try:
@@ -296,13 +323,16 @@ def evaluate(
             except PreprocessingError:
                 continue
         if inputs:
-            answers[where] = classify(np.stack(inputs).astype(np.float32)).argmax(axis=1)
-        expected = labels if condition.expects_digit else np.full(len(digits), NO_DIGIT)
+            logits = classify(np.stack(inputs).astype(np.float32))
+            answers[where] = logits.argmax(axis=1)
+            unsure[where] = _confidence(logits) < not_sure_below
+        right = answers == labels if condition.expects_digit else (answers == NO_DIGIT) | unsure
         results.append(
             Result(
                 condition=condition.name,
-                accuracy=round(float((answers == expected).mean()), 4),
+                accuracy=round(float(right.mean()), 4),
                 refused=round(float((answers == NO_DIGIT).mean()), 4),
+                not_sure=round(float(unsure.mean()), 4),
                 target=condition.target,
                 n=len(digits),
             )
@@ -310,6 +340,11 @@ def evaluate(
         if on_result is not None:
             on_result(results[-1])
     return results
+
+
+def _confidence(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return np.asarray((shifted / shifted.sum(axis=1, keepdims=True)).max(axis=1))
 
 
 def onnx_classifier(onnx_bytes: bytes) -> Classifier:
@@ -354,14 +389,16 @@ def sample(images: np.ndarray, labels: np.ndarray, n: int, seed: int) -> tuple[n
     return images[chosen], labels[chosen]
 
 
-def report(results: Sequence[Result], digits: int, seed: int) -> dict[str, Any]:
+def report(results: Sequence[Result], digits: int, seed: int, not_sure_below: float = 0.0) -> dict[str, Any]:
     """The suite's results as the model's metadata records them (and `invoke promote` compares)."""
     return {
         "digits": digits,
         "seed": seed,
         "preprocessing_version": PREPROCESSING_VERSION,
+        "not_sure_below": not_sure_below,
         "conditions": {
-            r.condition: {"accuracy": r.accuracy, "refused": r.refused, "target": r.target} for r in results
+            r.condition: {"accuracy": r.accuracy, "refused": r.refused, "not_sure": r.not_sure, "target": r.target}
+            for r in results
         },
         "below_target": [r.condition for r in results if not r.meets_target],
         "worst": min(results, key=lambda r: r.accuracy - r.target).condition,
@@ -370,7 +407,7 @@ def report(results: Sequence[Result], digits: int, seed: int) -> dict[str, Any]:
 
 def table(report_: dict[str, Any]) -> str:
     """A Markdown table of a report: condition, accuracy, target."""
-    lines = ["| condition | what | accuracy | refused | target |", "|---|---|---:|---:|---:|"]
+    lines = ["| condition | what | accuracy | refused | not sure | target |", "|---|---|---:|---:|---:|---:|"]
     rows = report_["conditions"]
     ordered = [c.name for c in CONDITIONS if c.name in rows] + [n for n in rows if n not in BY_NAME]
     for name in ordered:
@@ -379,7 +416,7 @@ def table(report_: dict[str, Any]) -> str:
         what = BY_NAME[name].description if name in BY_NAME else ""
         lines.append(
             f"| {name} | {what} | {100 * row['accuracy']:.1f} %{mark} | {100 * row['refused']:.1f} % "
-            f"| {100 * row['target']:.0f} % |"
+            f"| {100 * row.get('not_sure', 0.0):.1f} % | {100 * row['target']:.0f} % |"
         )
     return "\n".join(lines)
 
@@ -391,8 +428,11 @@ def score(
     digits: int,
     seed: int,
     on_result: Callable[[Result], None] | None = None,
+    not_sure_below: float = 0.0,
 ) -> tuple[list[Result], dict[str, Any]]:
-    """Run the suite on a model with DIGITS of the test set's digits (`sample`): the results and their report."""
+    """Run the suite on a model with DIGITS of the test set's digits (`sample`): the results and their report.
+    NOT_SURE_BELOW is the model's own threshold (`contract.not_sure_below` of its metadata)."""
     images, labels = sample(test_images, test_labels, digits, seed)
-    results = evaluate(onnx_classifier(onnx_bytes), images, labels, seed=seed, on_result=on_result)
-    return results, report(results, len(images), seed)
+    classify = onnx_classifier(onnx_bytes)
+    results = evaluate(classify, images, labels, seed=seed, on_result=on_result, not_sure_below=not_sure_below)
+    return results, report(results, len(images), seed, not_sure_below)

@@ -9,6 +9,7 @@ MNIST's strokes alone.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,7 @@ import torch.nn.functional as F
 
 from app.mnist.contract import DIGIT_BOX, IMAGE_SIZE
 from app.mnist.preprocessing import INK_THRESHOLD
+from app.mnist.robustness import MNIST_STROKE
 
 PAD = IMAGE_SIZE // 2  # room for strokes to grow and digits to turn: the work canvas is 56 px
 WORK = IMAGE_SIZE + 2 * PAD
@@ -53,15 +55,11 @@ def augment(batch: torch.Tensor, params: dict[str, Any], generator: torch.Genera
     hard = _pick([float(w) for w in params["hard_weights"].values()], n, generator)
     kinds = {name: hard == index for index, name in enumerate(params["hard_weights"])}
 
-    # The pen: a max filter of size k grows every stroke by k - 1 pixels (MNIST's are ~2.4 px of a 20 px digit).
-    pens = [int(k) for k in params["pen_kernels"]]
-    chosen = _pick([1.0] * len(pens), n, generator)
-    drawn = x.clone()
-    for index, k in enumerate(pens):
-        rows = kinds["pen"] & (chosen == index)
-        if k > 1 and bool(rows.any()):
-            drawn[rows] = F.max_pool2d(x[rows], k, stride=1, padding=k // 2)
-    x = drawn
+    # The pen: each digit drawn again with a round pen a share of its height wide, as the suite draws it.
+    low, high = (float(v) for v in params["pen_share"])
+    share = low + torch.rand(n, generator=generator) * (high - low)
+    if bool(kinds["pen"].any()):
+        x[kinds["pen"]] = pen(x[kinds["pen"]], share[kinds["pen"]])
 
     # Every image turns a little, scales and shears, about the work canvas's centre; a wide turn is a hard condition.
     angle = torch.where(
@@ -94,6 +92,29 @@ def augment(batch: torch.Tensor, params: dict[str, Any], generator: torch.Genera
     untouched = torch.rand(n, generator=generator) < params["untouched_share"]
     out[untouched] = batch[untouched]
     return out
+
+
+def pen(x: torch.Tensor, share: torch.Tensor) -> torch.Tensor:
+    """Each (N, 1, H, W) digit drawn with a round pen SHARE (N,) of its height wide, as `robustness.draw` draws one:
+    every pixel within the grown radius of the strokes' middle (ink >= 0.5) is ink, its edge anti-aliased. A share
+    below MNIST's own stroke leaves the digit as it is."""
+    n, _, height, width = x.shape
+    ink = (x >= 0.5).float()
+    rows = ink[:, 0].amax(dim=2)
+    index = torch.arange(height, dtype=torch.float)
+    top = torch.where(rows > 0, index, torch.tensor(float(height))).amin(dim=1)
+    bottom = torch.where(rows > 0, index, torch.tensor(-1.0)).amax(dim=1)
+    grow = ((share - MNIST_STROKE) * (bottom - top + 1).clamp_min(0) / 2).clamp_min(0)
+    reach = int(math.ceil(float(grow.max()))) + 1 if n else 0
+    padded = F.pad(ink, (reach, reach, reach, reach))
+    out = torch.zeros_like(x)
+    for dy in range(-reach, reach + 1):
+        for dx in range(-reach, reach + 1):
+            weight = (grow + 0.5 - math.hypot(dy, dx)).clamp(0.0, 1.0)
+            if bool((weight > 0).any()):
+                shifted = padded[:, :, reach + dy : reach + dy + height, reach + dx : reach + dx + width]
+                out = torch.maximum(out, shifted * weight.view(n, 1, 1, 1))
+    return torch.where((grow > 0).view(n, 1, 1, 1), out, x)
 
 
 def refit(x: torch.Tensor) -> torch.Tensor:
@@ -130,3 +151,24 @@ def refit(x: torch.Tensor) -> torch.Tensor:
     smoothed = torch.where((step > 1.3).view(n, 1, 1, 1), F.avg_pool2d(x, 3, stride=1, padding=1), x)
     grid = F.affine_grid(theta, [n, 1, IMAGE_SIZE, IMAGE_SIZE], align_corners=False)
     return F.grid_sample(smoothed, grid, align_corners=False).clamp(0.0, 1.0)
+
+
+def scribbles(n: int, params: dict[str, Any], generator: torch.Generator) -> torch.Tensor:
+    """N pictures that hold no digit, (N, 1, 28, 28) fitted as digits are: a stroke through a few random points
+    (between PARAMS' `points`), MNIST-like in width (half-width between `half_width`). The model learns to spread
+    its answer over the ten digits for them (outlier exposure), so a scribble or a letter lands on "not sure"."""
+    low, high = (int(v) for v in params["points"])
+    count = torch.randint(low, high + 1, (n,), generator=generator)
+    points = PAD + 4 + torch.rand(n, high, 2, generator=generator) * (IMAGE_SIZE - 8)  # inside the digit's box
+    a, b = points[:, :-1], points[:, 1:]  # (N, S, 2) the segments; those past an image's count are unused
+    used = torch.arange(high - 1).view(1, -1) < (count - 1).view(-1, 1)
+    ys, xs = torch.meshgrid(torch.arange(WORK, dtype=torch.float), torch.arange(WORK, dtype=torch.float), indexing="ij")
+    p = torch.stack([ys, xs], -1).view(1, 1, WORK * WORK, 2) + 0.5
+    ab = (b - a).unsqueeze(2)
+    t = (((p - a.unsqueeze(2)) * ab).sum(-1) / (ab * ab).sum(-1).clamp_min(1e-6)).clamp(0, 1)
+    distance = (p - a.unsqueeze(2) - t.unsqueeze(-1) * ab).norm(dim=-1)  # (N, S, WORK * WORK)
+    distance = torch.where(used.unsqueeze(-1), distance, torch.tensor(float("inf"))).amin(dim=1)
+    w_low, w_high = (float(v) for v in params["half_width"])
+    half = w_low + torch.rand(n, 1, generator=generator) * (w_high - w_low)
+    ink = (half + 0.5 - distance).clamp(0.0, 1.0).view(n, 1, WORK, WORK)
+    return refit(ink)

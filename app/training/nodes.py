@@ -20,7 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from app.mnist import contract, corrections, preprocessing, robustness, store
 from app.mnist.data import Mnist, load_mnist
 from app.training import calibration
-from app.training.augment import augment
+from app.training.augment import augment, scribbles
 from app.training.model import DigitNet
 
 
@@ -127,8 +127,12 @@ def train(dataset: dict[str, Any], params: dict[str, Any], feedback: dict[str, A
             running = 0.0
             for step in range(steps_per_epoch):
                 idx = order[step * batch_size : (step + 1) * batch_size]
-                xb = augment(x[idx], params["augment"], generator).to(device)
-                loss = F.cross_entropy(model(xb), y[idx].to(device))
+                xb = augment(x[idx], params["augment"], generator)
+                outliers = scribbles(round(batch_size * params["outliers"]["share"]), params["outliers"], generator)
+                logits = model(torch.cat([xb, outliers]).to(device))
+                loss = F.cross_entropy(logits[: len(idx)], y[idx].to(device))
+                # outlier exposure: on a scribble, every digit equally likely (cross-entropy to the uniform answer)
+                loss = loss - params["outliers"]["weight"] * F.log_softmax(logits[len(idx) :], dim=1).mean()
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -357,7 +361,13 @@ def score_robustness(exported: dict[str, Any], mnist: Mnist, params: dict[str, A
             progress.update(task, advance=1, status=f"{result.condition} {result.accuracy:.1%}")
 
         results, report = robustness.score(
-            exported["onnx"], mnist.x_test, mnist.y_test, params["digits"], params["seed"], on_result=scored
+            exported["onnx"],
+            mnist.x_test,
+            mnist.y_test,
+            params["digits"],
+            params["seed"],
+            on_result=scored,
+            not_sure_below=contract.not_sure_below(exported["metadata"]),
         )
     title = f"Robustness suite — model {exported['metadata']['version'][:12]}, {report['digits']} test digits"
     return {"report": report, "plot": robustness.plot(results, title)}

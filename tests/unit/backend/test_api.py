@@ -15,7 +15,7 @@ from app.backend.core.config import Settings
 from app.backend.core.logging import JsonFormatter
 from app.backend.main import create_app
 from app.backend.schemas import PredictRequest
-from app.mnist import store
+from app.mnist import contract, store
 from tests.canvas import canvas_like
 
 
@@ -43,10 +43,6 @@ def test_model_endpoint_reports_identity_and_contract(client, default_model):
     assert info["input_contract"]["shape"] == [None, 1, 28, 28]
 
 
-def classifier_threshold(model) -> float:
-    return float((model.metadata.get("calibration") or {}).get("not_sure_below", 0.0))
-
-
 def test_predict_flat_and_square_inputs_agree_and_are_right(client, mnist_sample, default_model):
     images, labels = mnist_sample
     for digit, label in zip(images[:20], labels[:20], strict=True):
@@ -56,7 +52,9 @@ def test_predict_flat_and_square_inputs_agree_and_are_right(client, mnist_sample
         assert flat_answer["digit"] == label
         assert flat_answer["model_version"] == default_model.version
         assert len(flat_answer["probabilities"]) == 10
-        assert flat_answer["sure"] is (max(flat_answer["probabilities"]) >= classifier_threshold(default_model))
+        assert flat_answer["sure"] is (
+            max(flat_answer["probabilities"]) >= contract.not_sure_below(default_model.metadata)
+        )
         assert sum(flat_answer["probabilities"]) == pytest.approx(1.0, abs=1e-4)
 
 
