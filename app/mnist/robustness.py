@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import math
+import string
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -230,7 +231,8 @@ def _click(digit: np.ndarray, rng: np.random.Generator) -> bytes:
 
 
 # Pictures that hold no digit but are not blank: a model should answer "not sure" to most of them.
-LETTERS = "ACEFHKMNPRUVWXYacefhkmnrtuvwx"  # those that look like no digit (no O, I, S, Z, B, G, g, q, b, l)
+LIKE_A_DIGIT = set("O o D Q d I l i j J L T Z z S s G b B g q p y".split())  # a 0, 1, 2, 5, 6, 7, 8 or 9 drawn
+LETTERS = "".join(c for c in string.ascii_uppercase + string.ascii_lowercase if c not in LIKE_A_DIGIT)
 
 
 def _letter(digit: np.ndarray, rng: np.random.Generator) -> bytes:
