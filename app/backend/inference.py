@@ -46,8 +46,7 @@ class Classifier:
         metrics.INFERENCE_SECONDS.observe(time.perf_counter() - started)
         metrics.INFERENCE_BATCH_SIZE.observe(len(logits))
         logits = logits.astype(np.float64)  # rounded to 6 decimals below, and float32 has no exact 6-decimal values
-        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-        probabilities = shifted / shifted.sum(axis=1, keepdims=True)
+        probabilities = contract.probabilities(logits)
         digits = probabilities.argmax(axis=1)
         for digit, count in enumerate(np.bincount(digits, minlength=10).tolist()):
             if count:

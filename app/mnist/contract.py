@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 IMAGE_SIZE = 28
 DIGIT_BOX = 20
 NUM_CLASSES = 10
@@ -18,6 +20,12 @@ MNIST_STD = 0.3081
 INPUT_NAME = "image"
 OUTPUT_NAME = "logits"
 ONNX_OPSET = 17
+
+
+def probabilities(logits: np.ndarray) -> np.ndarray:
+    """The model's (N, 10) logits as probabilities (a softmax; the exported graph is already calibrated)."""
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return np.asarray(shifted / shifted.sum(axis=1, keepdims=True))
 
 
 def not_sure_below(metadata: dict[str, Any]) -> float:

@@ -24,6 +24,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from scipy import ndimage
 
+from app.mnist import contract
 from app.mnist.preprocessing import VERSION as PREPROCESSING_VERSION
 from app.mnist.preprocessing import PreprocessingError, decode_image, preprocess
 
@@ -104,6 +105,11 @@ def _canvas(ink: np.ndarray) -> Image.Image:
     rgba[..., :3] = 255
     rgba[..., 3] = np.round(ink * 255).astype(np.uint8)
     return Image.fromarray(rgba, mode="RGBA")
+
+
+def _sent_by_the_canvas(strokes: Image.Image) -> bytes:
+    """What the canvas sends for STROKES drawn on a blank "L" picture (255: ink)."""
+    return _png(_canvas(np.asarray(strokes, dtype=np.float32) / 255.0))
 
 
 def _default(digit: np.ndarray) -> np.ndarray:
@@ -226,8 +232,7 @@ def _click(digit: np.ndarray, rng: np.random.Generator) -> bytes:
     y, x = float(rng.uniform(30, 250)), float(rng.uniform(30, 250))
     r = DEFAULT_PEN / 2
     ImageDraw.Draw(image).ellipse((x - r, y - r, x + r, y + r), fill=255)
-    ink = np.asarray(image, dtype=np.float32) / 255.0
-    return _png(_canvas(ink))
+    return _sent_by_the_canvas(image)
 
 
 # Pictures that hold no digit but are not blank: a model should answer "not sure" to most of them.
@@ -241,7 +246,7 @@ def _letter(digit: np.ndarray, rng: np.random.Generator) -> bytes:
     font = ImageFont.load_default(size=int(rng.uniform(150, 220)))
     image = Image.new("L", (CANVAS, CANVAS), 0)
     ImageDraw.Draw(image).text((CANVAS / 2, CANVAS / 2), letter, fill=255, font=font, anchor="mm", stroke_width=6)
-    return _png(_canvas(np.asarray(image, dtype=np.float32) / 255.0))
+    return _sent_by_the_canvas(image)
 
 
 def _scribble(digit: np.ndarray, rng: np.random.Generator) -> bytes:
@@ -249,7 +254,7 @@ def _scribble(digit: np.ndarray, rng: np.random.Generator) -> bytes:
     points = [tuple(rng.uniform(40, CANVAS - 40, size=2)) for _ in range(int(rng.integers(4, 9)))]
     image = Image.new("L", (CANVAS, CANVAS), 0)
     ImageDraw.Draw(image).line(points, fill=255, width=DEFAULT_PEN, joint="curve")
-    return _png(_canvas(np.asarray(image, dtype=np.float32) / 255.0))
+    return _sent_by_the_canvas(image)
 
 
 CONDITIONS: tuple[Condition, ...] = (
@@ -327,7 +332,7 @@ def evaluate(
         if inputs:
             logits = classify(np.stack(inputs).astype(np.float32))
             answers[where] = logits.argmax(axis=1)
-            unsure[where] = _confidence(logits) < not_sure_below
+            unsure[where] = contract.probabilities(logits).max(axis=1) < not_sure_below
         right = answers == labels if condition.expects_digit else (answers == NO_DIGIT) | unsure
         results.append(
             Result(
@@ -344,20 +349,13 @@ def evaluate(
     return results
 
 
-def _confidence(logits: np.ndarray) -> np.ndarray:
-    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return np.asarray((shifted / shifted.sum(axis=1, keepdims=True)).max(axis=1))
-
-
 def onnx_classifier(onnx_bytes: bytes) -> Classifier:
     import onnxruntime as ort
-
-    from app.mnist.contract import INPUT_NAME
 
     session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
 
     def classify(images: np.ndarray) -> np.ndarray:
-        return np.asarray(session.run(None, {INPUT_NAME: images[:, None]})[0])
+        return np.asarray(session.run(None, {contract.INPUT_NAME: images[:, None]})[0])
 
     return classify
 

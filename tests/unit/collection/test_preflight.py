@@ -57,14 +57,19 @@ def rendered(tmp_path):
     return host_dir
 
 
-def test_a_release_installs_its_folder_its_record_its_secrets_and_the_mounted_folders(tmp_path):
-    files = release_files(
+def with_secrets(tmp_path):
+    """The release's files for a host with Grafana's password and the proxy's certificate and key."""
+    return release_files(
         str(rendered(tmp_path)),
         RELEASE,
         "web-1",
         {"grafana_admin_password": "a-grafana-password"},  # pragma: allowlist secret (a test value)
         "PEM\n",
     )
+
+
+def test_a_release_installs_its_folder_its_record_its_secrets_and_the_mounted_folders(tmp_path):
+    files = with_secrets(tmp_path)
     by_path = {entry["path"]: entry for entry in files}
     assert sorted(by_path) == [
         "prometheus/m1/fingerprint",
@@ -98,13 +103,7 @@ def test_a_release_installs_its_folder_its_record_its_secrets_and_the_mounted_fo
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="the files belong to root, the proxy's key to uid 10080")
 def test_installing_a_release_twice_writes_nothing_the_second_time(tmp_path):
-    files = release_files(
-        str(rendered(tmp_path)),
-        RELEASE,
-        "web-1",
-        {"grafana_admin_password": "a-grafana-password"},  # pragma: allowlist secret (a test value)
-        "PEM\n",
-    )
+    files = with_secrets(tmp_path)
     home = tmp_path / "home"
     assert len(install(str(home), files)) == len(files)
     assert install(str(home), files) == []
