@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.servers import backend
+from tests.servers import ROOT, backend, free_port, running
 
 
 @pytest.mark.slow
@@ -83,3 +83,24 @@ def test_schemathesis_with_every_check_finds_no_failure(tmp_path):
     assert run.returncode == 0, output[-4000:]
     generated = sum(int(n) for n in re.findall(r"(\d+) generated", output))
     assert generated >= 1000, output[-2000:]
+
+
+@pytest.mark.slow
+def test_each_worker_does_its_linear_algebra_on_one_thread(tmp_path, monkeypatch):
+    """numpy's and scipy's OpenBLAS in every worker process `python -m app.backend` starts: one thread, not one per
+    core (threads spinning against the other workers' and replicas'); an operator's own value stays."""
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    answers = set()
+    for value in (None, "2"):
+        port = free_port()
+        command = [sys.executable, "-m", "app.backend", "--app", "tests.unit.backend.blas_probe:app"]
+        command += ["--host", "127.0.0.1", "--port", str(port), "--workers", "2"]
+        env = {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path / f"metrics-{port}")}
+        env |= {"OPENBLAS_NUM_THREADS": value} if value else {}
+        with running(command, f"http://127.0.0.1:{port}/", env, ROOT):
+            seen = {
+                json.dumps(httpx.get(f"http://127.0.0.1:{port}/", headers={"connection": "close"}).json())
+                for _ in range(20)
+            }
+        answers.add((value, tuple(sorted(seen))))
+    assert answers == {(None, ('{"numpy": 1, "scipy": 1}',)), ("2", ('{"numpy": 2, "scipy": 2}',))}
