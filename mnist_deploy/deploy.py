@@ -411,7 +411,7 @@ def shipped_image(image: dict[str, Any], size: int) -> str:
 
 
 def rollback(env: str, to: str = "", break_lock: bool = False, check: bool = False) -> dict[str, int]:
-    """Re-activate the previous release (or release TO) on every host, one at a time."""
+    """Re-activate the environment's previous release (or release TO) on every host, in one wave by default."""
     started = time.monotonic()
     if to and (len(to) != 12 or any(c not in "0123456789abcdef" for c in to)):
         raise DeployError(f"--to {to!r} is not a release id (12 hex digits; `invoke releases --env={env}` lists them)")
