@@ -16,6 +16,7 @@ from ansible_collections.mnist.deploy.plugins.module_utils.releases import (
     prune_plan,
     read_state,
     rollback_target,
+    switch_failure,
 )
 
 A, B, C, D = "aaaaaaaaaaaa", "bbbbbbbbbbbb", "cccccccccccc", "dddddddddddd"
@@ -210,6 +211,25 @@ def test_the_gate_holds_a_release_without_its_models_record_to_the_floor_on_raw_
     # A model whose record promises little (one that learnt nothing) is still held to the floor.
     verdict = gate_verdict([{**GOOD, "accuracy": 0.1}], 1, 1, MODEL, thresholds={"raw": 0.05}, floor=0.9)
     assert "raw digits 10% < 90.0%" in verdict
+
+
+@pytest.mark.parametrize(
+    ("active", "restore_failure", "then"),
+    [
+        (A, None, f"Rolled back to release {A}, which serves again."),
+        ("", None, "There was no earlier release: the stack is stopped."),
+        (B, None, "It served before and is left as it is."),  # a redeploy of the release serving
+        (
+            A,
+            "engine gone",
+            "Putting back what served failed too (engine gone): what runs there is not known; "
+            "`invoke verify --env=staging` says.",
+        ),
+    ],
+)
+def test_a_failed_switch_says_why_and_what_serves_now(active, restore_failure, then):
+    said = switch_failure(B, "web-1", "gate failed: 1 not ready", active, restore_failure, "staging")
+    assert said == f"release {B} failed on web-1: gate failed: 1 not ready. {then}"
 
 
 def test_a_gate_threshold_allows_for_chance_on_few_digits_and_no_more():

@@ -37,6 +37,12 @@ def gate_verdict(answers, running, expected, model, thresholds, floor):
     )
 
 
+def switch_failure(release, host, why, active, restore_failure, env):
+    """What a host's failed switch says: why, and what serves now."""
+    restore = None if restore_failure is None else str(restore_failure)
+    return releases.switch_failure(str(release), str(host), str(why), str(active or ""), restore, str(env))
+
+
 def change_plan(current, release, files, host_images, layers=False):
     """What deploying RELEASE (FILES for this host) changes on a host serving CURRENT (its record, {} if none) whose
     engine holds HOST_IMAGES (docker_image_info's images). With LAYERS, each image to ship also says which of its
@@ -156,6 +162,7 @@ class FilterModule:
             "rollback_target": rollback_target,
             "environment_rollback": environment_rollback,
             "gate_verdict": gate_verdict,
+            "switch_failure": switch_failure,
             "change_plan": change_plan,
             "rendered_files": rendered_files,
             "release_files": release_files,

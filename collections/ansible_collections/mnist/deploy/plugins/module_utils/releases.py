@@ -224,6 +224,23 @@ def gate_verdict(answers: list, running: int, expected: int, model: str, thresho
     return f"gate failed: {'; '.join(problems)}; answers {'; '.join(json.dumps(a, sort_keys=True) for a in answers)}"
 
 
+def switch_failure(release: str, host: str, why: str, active: str, restore_failure: str | None, env: str) -> str:
+    """What a host's failed switch says: RELEASE failed on HOST because WHY, and what serves now — the earlier
+    release ACTIVE put back, nothing (a first deploy: the stack stopped), the release itself left as it served (a
+    redeploy), or, when putting back failed too (RESTORE_FAILURE), that what runs is not known."""
+    said = f"release {release} failed on {host}: {why}."
+    if restore_failure is not None:
+        return (
+            f"{said} Putting back what served failed too ({restore_failure}): what runs there is not known; "
+            f"`invoke verify --env={env}` says."
+        )
+    if not active:
+        return f"{said} There was no earlier release: the stack is stopped."
+    if active == release:
+        return f"{said} It served before and is left as it is."
+    return f"{said} Rolled back to release {active}, which serves again."
+
+
 def change_plan(current: dict | None, release: dict, files: dict, host_images: list) -> dict:
     """What deploying RELEASE (its FILES for this host) would change on a host serving CURRENT (its record, None on
     a first deploy) whose engine holds HOST_IMAGES (docker_image_info's images).
