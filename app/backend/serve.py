@@ -15,6 +15,8 @@ from typing import Any, cast
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
+from app.mnist import blas
+
 APP = "app.backend.main:app"
 
 
@@ -61,18 +63,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-# The preprocessing's linear algebra (numpy's and scipy's OpenBLAS) runs on one thread per process: the backend
-# scales by worker processes and replicas, and OpenBLAS otherwise starts a thread per core in every process, which
-# spin while they wait. Two replicas preprocessing at once on two cores took 1.5 s for what one thread each does in
-# 0.7 s (the deploy gate's 40 drawn digits each). Read when numpy loads, so set before the app is imported; an
-# operator's own value stays.
-BLAS_THREADS = {"OPENBLAS_NUM_THREADS": "1"}
-
-
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    for name, value in BLAS_THREADS.items():
-        os.environ.setdefault(name, value)
+    blas.one_thread_by_default()  # before the app, and numpy with it, is imported (here and in every worker)
 
     # Every worker writes its metrics here and /metrics sums them; stale files from a previous run would be
     # counted again, so the directory starts empty.

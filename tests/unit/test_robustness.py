@@ -2,6 +2,7 @@
 what a person meant from it."""
 
 import io
+import os
 
 import numpy as np
 import pytest
@@ -96,6 +97,22 @@ def test_a_click_is_no_digit():
         data = robustness.BY_NAME["click"].render(np.zeros((28, 28), np.uint8), np.random.default_rng(seed))
         with pytest.raises(EmptyImageError, match="click"):
             prepared(data)
+
+
+def test_the_suite_prepared_in_worker_processes_scores_as_it_does_here(default_model, mnist_sample, monkeypatch):
+    """Workers draw and prepare the suite's own conditions (one OpenBLAS thread each); the scores are the same, and
+    this process's environment is left as it was."""
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    images, labels = mnist_sample[0][:40], mnist_sample[1][:40]
+    classify = robustness.onnx_classifier(default_model.onnx_bytes)
+    chosen = [c for c in robustness.CONDITIONS if c.name in {"pen_0.45", "stray_tick", "letters"}]
+    seen: list[robustness.Result] = []
+    apart = robustness.evaluate(
+        classify, images, labels, chosen, seed=3, not_sure_below=0.8, workers=2, on_result=seen.append
+    )
+    here = robustness.evaluate(classify, images, labels, chosen, seed=3, not_sure_below=0.8, workers=1)
+    assert apart == here and seen == apart and [r.condition for r in apart] == ["pen_0.45", "stray_tick", "letters"]
+    assert "OPENBLAS_NUM_THREADS" not in os.environ
 
 
 def test_evaluate_scores_answers_and_counts_refusals_as_wrong(mnist_sample):
