@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import httpx
 import numpy as np
 import pytest
@@ -27,6 +29,9 @@ ANSWER = {
 def page(monkeypatch) -> AppTest:
     monkeypatch.setenv("MNIST_BACKEND_URL", BACKEND + "/")
     monkeypatch.setenv("MNIST_BACKEND_TIMEOUT", "1")
+    # AppTest runs the page as sys.modules["__main__"] and leaves it there: a process spawned later in the session
+    # (the robustness suite's workers) would run the page again as its main module, and die.
+    monkeypatch.setitem(sys.modules, "__main__", sys.modules["__main__"])
     return AppTest.from_file(PAGE, default_timeout=30)
 
 
