@@ -1,5 +1,7 @@
 """The stack's services, declared once (module_utils/services.py), and what derives from them."""
 
+import re
+
 import yaml
 from ansible_collections.mnist.deploy.plugins.module_utils import services
 
@@ -59,3 +61,20 @@ def test_the_backends_feedback_database_is_the_inventorys_the_database_services_
     assert services.feedback_url(on) == "postgresql+psycopg://mnist@database:5433/feedback"  # no password in it
     given = {**on, "mnist_stack_feedback_url": "postgresql+psycopg://app@db.internal/corrections"}
     assert services.feedback_url(given) == given["mnist_stack_feedback_url"]
+
+
+def test_a_host_is_sent_and_records_only_the_images_of_the_services_it_runs():
+    defaults = yaml.safe_load(render.ROLE_DEFAULTS.read_text())
+    release_images = [{"service": name, "ref": f"mnist-{name}:r1"} for name in images.SERVICES]
+    sandbox = services.images_run(release_images, defaults)
+    assert "database" not in {image["service"] for image in sandbox}
+    assert [image["service"] for image in sandbox] == [s for s in images.SERVICES if s in services.enabled(defaults)]
+    production = services.images_run(release_images, {**defaults, "mnist_stack_database_enabled": True})
+    assert {image["service"] for image in production} >= {"backend", "database"}
+    # The role hands the filter its switches by a name pattern (vars/main.yml): every service's switch matches it.
+    role_vars = (render.ROLE_DEFAULTS.parent.parent / "vars" / "main.yml").read_text()
+    pattern = re.search(r"varnames', '(\^mnist_stack_[^']+)'", role_vars)
+    assert pattern, "vars/main.yml no longer selects the switches by name"
+    for service in services.SERVICES:
+        if service.enabled_by:
+            assert re.fullmatch(pattern.group(1), service.enabled_by), service.enabled_by

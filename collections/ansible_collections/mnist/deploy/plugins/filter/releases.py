@@ -74,6 +74,11 @@ def release_files(render_dir, host, release, password_variables=None, pem=None, 
     )
 
 
+def images_run(images, switches):
+    """The release's IMAGES of the services the host runs (SWITCHES: its mnist_stack_*_enabled values)."""
+    return services.images_run(list(images), dict(switches))
+
+
 def images_to_tag(images, host_images):
     """The release's IMAGES the host holds (HOST_IMAGES: docker_image_info's) but not under the compose file's name,
     each with `local`, the id its engine knows it by (module_utils/identity.py: ids differ between image stores)."""
@@ -166,6 +171,7 @@ class FilterModule:
             "change_plan": change_plan,
             "rendered_files": rendered_files,
             "release_files": release_files,
+            "images_run": images_run,
             "images_to_tag": images_to_tag,
             "image_identity": image_identity,
             "images_missing": images_missing,

@@ -75,6 +75,13 @@ def enabled(variables: dict) -> tuple:
     return tuple(s.name for s in SERVICES if not s.enabled_by or is_on(variables.get(s.enabled_by)))
 
 
+def images_run(images: list, variables: dict) -> list:
+    """The release's IMAGES ([{service, ...}]) of the services a host with VARIABLES runs: what it is shipped, what
+    its record lists (a host without the database is never sent its image)."""
+    running = set(enabled(variables))
+    return [image for image in images if image["service"] in running]
+
+
 def password_files(variables: dict) -> dict:
     """{compose secret file name: password} for the services with a password that VARIABLES turn on."""
     return {
