@@ -4,7 +4,8 @@ sandbox up (target-1 Debian 12 on the classic image store, target-2 Debian 13 wi
 → bootstrap (target-2, whose engine and Compose came from Debian's packages: only live-restore set, same engine;
 bootstrapped again, no host changes) → a dry run
 (--check) of the first deploy → deploy A → verify → deploy A again (changed=0; `plan` says nothing changes, the
-containerd host's other image ids notwithstanding), and in
+containerd host's other image ids notwithstanding), by an
+operator who is not root (in the docker group, their own checkout and virtualenv: the audit log names them), and in
 check mode → `plan` for B and a dry run of it → deploy B (a new model) while a concurrent deploy is refused by the
 lock → a lock a killed deploy left on one host stops a rollback before any host changes, `invoke lock` names it and
 releases it → a deploy killed while it copies images: the next one names its lock, which `invoke lock --release`
@@ -33,6 +34,7 @@ import io
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -49,9 +51,10 @@ from PIL import Image
 
 from app.mnist import corrections, store
 from bench import rollout
-from mnist_deploy import deploy, images, notify, render, sandbox, ssh, tls
+from mnist_deploy import bastion, deploy, images, notify, render, sandbox, ssh, tls
 from mnist_deploy.environment import Environment
 from mnist_deploy.errors import DeployError
+from tests.deploy import operator
 
 pytestmark = pytest.mark.deploy
 ENV = sandbox.ENV
@@ -254,6 +257,29 @@ def test_deploying_the_same_release_again_changes_nothing(sandbox_hosts, state, 
     )
     held = set(on_host(trixie, "sudo docker images --quiet --no-trunc").stdout.split())
     assert held and not held & {image["id"] for image in state["a"]["images"]}
+
+
+def test_an_operator_who_is_not_root_deploys_from_their_own_checkout(sandbox_hosts, state, webhook):
+    """`invoke deploy` as a team member runs it: not root, in the docker group, no sudo on the controller, a checkout
+    and a virtualenv of their own, the access files the team hands out (SSH key and known hosts, the sandbox's CA
+    and TLS values). The same release: every host keeps it, and each host's audit log names them."""
+    access = [ssh.known_hosts_path(ENV).parent, tls.SANDBOX_DIR, tls.SANDBOX_VARS]
+    with operator.operator(ROOT, access, bastion.wheelhouse()) as them:
+        result = them.run("invoke", "deploy", f"--env={ENV}")
+        assert result.returncode == 0, f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+        # What each host reported to the operator's controller: A kept (no switch).
+        reported = [json.loads(p.read_text()) for p in (them.checkout / "build" / ENV / "results").glob("*.json")]
+        a = state["a"]["id"]
+        assert {(row["host"], row["before"], row["release"]) for row in reported} == {(h, a, a) for h in sandbox_hosts}
+        # Everything the deploy wrote is the operator's, in their checkout.
+        made = [path for path in (them.checkout / "build").rglob("*") if path.owner() != them.name]
+        assert not made, made[:5]
+    assert webhook.posted[-1]["by"] == f"{operator.NAME}@{socket.gethostname()}"
+    for host in sandbox_hosts:
+        last = json.loads(on_host(host, f"sudo tail -n 1 {HOME}/audit.log").stdout)
+        assert last["by"] == f"{operator.NAME}@{socket.gethostname()}", last
+        assert last["event"] == "deploy (already active)" and last["release"] == state["a"]["id"], last
+    assert current_releases() == {host: state["a"]["id"] for host in sandbox_hosts}
 
 
 # Run on the bastion (its python3 has requests): a picture through the host's proxy, then a correction of the answer.
@@ -530,7 +556,10 @@ def test_the_release_records_say_who_deployed_what_and_when(sandbox_hosts, state
         assert record["by"] == deploy.deployer()
         assert datetime.fromisoformat(record["assembled"]) <= datetime.now(UTC)
         assert set(record["files"]) >= {"compose.yaml", "prometheus/prometheus.yml", "proxy/haproxy.cfg"}
-        assert {image["service"] for image in record["images"]} == set(images.SERVICES)
+        # The images of the services the host runs: the sandbox's keep corrections in SQLite, without the database.
+        runs = Environment.read(ENV).hosts[row["host"]].services
+        assert {image["service"] for image in record["images"]} == set(images.SERVICES) & set(runs)
+        assert "database" not in runs
     result = json.loads(on_host("target-2", f"sudo cat {HOME}/current/release.json").stdout)
     assert result["id"] == state["b"]["id"]
 
