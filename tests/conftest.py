@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -34,6 +36,17 @@ def onnx_session(default_model):
     import onnxruntime as ort
 
     return ort.InferenceSession(default_model.onnx_bytes, providers=["CPUExecutionProvider"])
+
+
+@pytest.fixture(scope="session")
+def one_epoch_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model store holding one model, trained for one epoch by `python -m app.training` (its first model is its
+    current one; the robustness suite on 40 digits): the pipeline's test checks it, the deploy scenario ships it as
+    release B. Trained once a session (about a minute)."""
+    model_dir = tmp_path_factory.mktemp("one-epoch-model")
+    argv = ["--epochs", "1", "--robustness-digits", "40", "--model-dir", str(model_dir), "--data-dir", "data"]
+    subprocess.run([sys.executable, "-m", "app.training", *argv], cwd=ROOT, check=True)
+    return model_dir
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

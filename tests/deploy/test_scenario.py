@@ -176,11 +176,11 @@ def verify() -> None:
     assert result.returncode == 0, "testinfra checks of the sandbox failed (output above)"
 
 
-def train_one_epoch(model_dir: Path) -> str:
-    """A new model in a store of its own (its first model is its current one); the suite on 50 digits is enough."""
+def one_epoch_store(trained: Path, model_dir: Path) -> str:
+    """The session's one-epoch model (tests/conftest.py: trained once, the pipeline's test checks it too) in a
+    store of its own inside the build context; its version."""
     shutil.rmtree(model_dir, ignore_errors=True)
-    argv = ["--epochs", "1", "--robustness-digits", "50", "--model-dir", str(model_dir), "--data-dir", "data"]
-    subprocess.run([sys.executable, "-m", "app.training", *argv], cwd=ROOT, check=True)
+    shutil.copytree(trained, model_dir, symlinks=True)
     return store.current_version(model_dir)
 
 
@@ -327,8 +327,8 @@ def test_a_check_mode_deploy_runs_clean_and_changes_nothing(sandbox_hosts, state
     assert current_releases() == {host: state["a"]["id"] for host in sandbox_hosts}
 
 
-def test_deploy_release_b_while_a_concurrent_deploy_is_refused(sandbox_hosts, state, tmp_path):
-    model_b = train_one_epoch(RELEASE_MODELS / "b")
+def test_deploy_release_b_while_a_concurrent_deploy_is_refused(sandbox_hosts, state, tmp_path, one_epoch_model):
+    model_b = one_epoch_store(one_epoch_model, RELEASE_MODELS / "b")
     assert model_b != state["a"]["model_version"]
     state["kept"] = kept_containers()
     vars_a = tmp_path / "deploy-a-vars.json"  # planning and deploying B render build/sandbox/ afresh

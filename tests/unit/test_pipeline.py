@@ -1,12 +1,9 @@
 import json
-from pathlib import Path
 
 import pytest
 
 from app.mnist import preprocessing, robustness, store
-from app.training.pipeline import create_pipeline, load_parameters, run
-
-ROOT = Path(__file__).resolve().parents[2]
+from app.training.pipeline import create_pipeline, load_parameters
 
 
 def test_pipeline_runs_the_documented_nodes_in_dependency_order():
@@ -37,11 +34,10 @@ def test_parameters_come_from_kedro_conf_and_accept_overrides():
 
 
 @pytest.mark.slow
-def test_one_epoch_run_registers_a_verified_model_with_plots(tmp_path):
-    overrides = {"training.epochs": 1, "robustness.digits": 40, "data.data_dir": str(ROOT / "data")}
-    result = run({**overrides, "registry.model_dir": str(tmp_path)})
-    model = store.load(tmp_path)  # the store's first model is its current one
-    assert model.version == result["version"] and result["current"]
+def test_one_epoch_run_registers_a_verified_model_with_plots(one_epoch_model):
+    """`python -m app.training --epochs 1` (tests/conftest.py, shared with the deploy scenario's release B)."""
+    model = store.load(one_epoch_model)  # the store's first model is its current one
+    assert model.version == store.current_version(one_epoch_model)
     assert model.metadata["test_accuracy"] > 0.97
     for plot in ("confusion_matrix.png", "training_curves.png", "per_class_accuracy.png", "robustness.png"):
         assert (model.path / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
