@@ -66,16 +66,17 @@ def _copy_checkout(root: Path, dest: Path) -> None:
             target.unlink(missing_ok=True)
 
 
-def _virtualenv(checkout: Path, wheels: Path, python: str) -> list[str]:
-    """The operator's own virtualenv in CHECKOUT/.venv, of PYTHON (a system interpreter they can run), with what a
-    controller needs and nothing else: requirements-ops.txt, from WHEELS (what `invoke bastion.setup` carries to a
-    bastion: no package index needed). The pip command, to run as the operator."""
-    pip_wheel = next(wheels.glob("pip-*.whl"))
+def _virtualenv(checkout: Path, wheels: Path, python: str) -> list[list[str]]:
+    """The commands (to run as the operator) that make their own virtualenv in CHECKOUT/.venv, of PYTHON (a system
+    interpreter they can run), with what a controller needs and nothing else: requirements-ops.txt, from WHEELS
+    (what `invoke bastion.setup` carries to a bastion: no package index needed)."""
+    pip_wheel = str(next(wheels.glob("pip-*.whl")))
     venv = checkout / ".venv"
+    pip = [f"{venv}/bin/pip", "install", "--quiet", "--no-index"]
     return [
-        f"{python} -m venv --without-pip {venv}",
-        f"{venv}/bin/python {pip_wheel}/pip install --quiet --no-index {pip_wheel}",
-        f"{venv}/bin/pip install --quiet --no-index --find-links {wheels} -r {checkout}/requirements-ops.txt",
+        [python, "-m", "venv", "--without-pip", str(venv)],
+        [f"{venv}/bin/python", f"{pip_wheel}/pip", "install", "--quiet", "--no-index", pip_wheel],
+        [*pip, "--find-links", str(wheels), "-r", str(checkout / "requirements-ops.txt")],
     ]
 
 
@@ -109,9 +110,9 @@ def operator(
                 os.lchown(name, uid, gid)
         made = Operator(NAME, home, checkout)
         for command in _virtualenv(checkout, checkout / wheels.relative_to(root), python):
-            done = made.run(*command.split())
+            done = made.run(*command)
             if done.returncode != 0:
-                raise RuntimeError(f"{command} as {NAME} failed: {done.stderr[-2000:]}")
+                raise RuntimeError(f"{' '.join(command)} as {NAME} failed: {done.stderr[-2000:]}")
         yield made
     finally:
         _stop_processes_of(NAME)
