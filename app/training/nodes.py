@@ -90,16 +90,23 @@ def _predict(model: torch.nn.Module, x: torch.Tensor, device: torch.device, batc
     return torch.cat([model(x[i : i + batch].to(device)).cpu() for i in range(0, len(x), batch)])
 
 
+def validation_split(n: int, params: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor, torch.Generator]:
+    """The indices of the N training images held out for validation (PARAMS' `validation` of them) and of those
+    trained on, drawn by PARAMS' seed; and the generator, which draws the rest of training. Every choice is made on
+    the held-out ones (bench/validation_suite.py scores models on them)."""
+    generator = torch.Generator().manual_seed(params["seed"])
+    held_out = torch.randperm(n, generator=generator)
+    return held_out[: params["validation"]], held_out[params["validation"] :], generator
+
+
 def train(dataset: dict[str, Any], params: dict[str, Any], feedback: dict[str, Any]) -> dict[str, Any]:
     """Train the CNN with a fixed seed, on MNIST and the corrections' training part; one progress bar per epoch."""
     torch.manual_seed(params["seed"])
-    generator = torch.Generator().manual_seed(params["seed"])
+    validation, kept, generator = validation_split(len(dataset["x_train"]), params)
     if params.get("threads"):
         torch.set_num_threads(int(params["threads"]))
     device = _device(params["device"])
     model = DigitNet(tuple(params["channels"]), params["hidden"], params["dropout"], params.get("convs", 1)).to(device)
-    held_out = torch.randperm(len(dataset["x_train"]), generator=generator)
-    validation, kept = held_out[: params["validation"]], held_out[params["validation"] :]
     x = torch.cat([dataset["x_train"][kept], feedback["x_train"]])
     y = torch.cat([dataset["y_train"][kept], feedback["y_train"]])
     x_val, y_val = dataset["x_train"][validation], dataset["y_train"][validation]
