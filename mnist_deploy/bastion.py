@@ -57,6 +57,19 @@ def wheelhouse() -> Path:
     return WHEELS
 
 
+def virtualenv_commands(
+    venv: str, wheels: str, pip_wheel: str, requirements: str, python: str = "python3"
+) -> tuple[list[str], list[str], list[str]]:
+    """The three commands that make the virtualenv VENV of PYTHON from the folder WHEELS alone — no package index,
+    no ensurepip (Debian's python3-venv need not be there): the bare virtualenv, pip from its own wheel PIP_WHEEL
+    (run from inside it), then REQUIREMENTS. A bastion runs them; so does the deploy scenario's operator."""
+    return (
+        [python, "-m", "venv", "--without-pip", venv],
+        [f"{venv}/bin/python", f"{pip_wheel}/pip", "install", "--quiet", "--no-index", pip_wheel],
+        [f"{venv}/bin/pip", "install", "--quiet", "--no-index", "--find-links", wheels, "-r", requirements],
+    )
+
+
 def _put_missing(connection: Any, local: list[Path], remote_dir: str) -> int:
     """Copy the LOCAL files remote_dir lacks (by name and size); the bytes copied."""
     listing = connection.run(f"cd {shlex.quote(remote_dir)} && stat -c '%n %s' -- * 2>/dev/null || true", hide=True)
@@ -135,12 +148,10 @@ def setup(env: str, release_id: str = "", copy_key: bool = False) -> str:
         console.print(f"      {len(wheels)} wheels, {sent / 1e6:.0f} MB copied")
         console.print(f"[2/4] virtualenv {base}/venv")
         pip_wheel = next(w for w in wheels if w.name.startswith("pip-"))
-        install = (
-            f"[ -x {base}/venv/bin/pip ] || {{ python3 -m venv --without-pip {base}/venv && "
-            f"{base}/venv/bin/python {base}/wheels/{pip_wheel.name}/pip install --quiet --no-index "
-            f"{base}/wheels/{pip_wheel.name}; }}"
+        bare, with_pip, requirements = virtualenv_commands(
+            f"{base}/venv", f"{base}/wheels", f"{base}/wheels/{pip_wheel.name}", f"{checkout}/requirements-ops.txt"
         )
-        connection.run(install, hide=True)
+        connection.run(f"[ -x {base}/venv/bin/pip ] || {{ {shlex.join(bare)} && {shlex.join(with_pip)}; }}", hide=True)
         with tempfile.TemporaryDirectory() as scratch:
             archive = Path(scratch) / f"{sha}.tar"
             variables = next(iter(fleet.environment.hosts.values())).inventory
@@ -150,8 +161,7 @@ def setup(env: str, release_id: str = "", copy_key: bool = False) -> str:
         connection.run(
             f"tar -xf {base}/checkouts/{sha}.tar -C {checkout} && rm {base}/checkouts/{sha}.tar && "
             f"chmod -R go-rwx {checkout}/build 2>/dev/null; ln -sfn {base}/venv {checkout}/.venv && "
-            f"{base}/venv/bin/pip install --quiet --no-index --find-links {base}/wheels "
-            f"-r {checkout}/requirements-ops.txt && ln -sfn checkouts/{sha} {base}/current",
+            f"{shlex.join(requirements)} && ln -sfn checkouts/{sha} {base}/current",
             hide=True,
         )
         if release is not None:

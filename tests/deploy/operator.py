@@ -18,6 +18,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from mnist_deploy import bastion
+
 NAME = "mnist-operator"
 
 
@@ -66,20 +68,6 @@ def _copy_checkout(root: Path, dest: Path) -> None:
             target.unlink(missing_ok=True)
 
 
-def _virtualenv(checkout: Path, wheels: Path, python: str) -> list[list[str]]:
-    """The commands (to run as the operator) that make their own virtualenv in CHECKOUT/.venv, of PYTHON (a system
-    interpreter they can run), with what a controller needs and nothing else: requirements-ops.txt, from WHEELS
-    (what `invoke bastion.setup` carries to a bastion: no package index needed)."""
-    pip_wheel = str(next(wheels.glob("pip-*.whl")))
-    venv = checkout / ".venv"
-    pip = [f"{venv}/bin/pip", "install", "--quiet", "--no-index"]
-    return [
-        [python, "-m", "venv", "--without-pip", str(venv)],
-        [f"{venv}/bin/python", f"{pip_wheel}/pip", "install", "--quiet", "--no-index", pip_wheel],
-        [*pip, "--find-links", str(wheels), "-r", str(checkout / "requirements-ops.txt")],
-    ]
-
-
 @contextlib.contextmanager
 def operator(
     root: Path, access_files: list[Path], wheels: Path, python: str = "/usr/bin/python3"
@@ -109,7 +97,15 @@ def operator(
             for name in [folder, *(os.path.join(folder, entry) for entry in dirs + files)]:
                 os.lchown(name, uid, gid)
         made = Operator(NAME, home, checkout)
-        for command in _virtualenv(checkout, checkout / wheels.relative_to(root), python):
+        theirs = checkout / wheels.relative_to(root)
+        commands = bastion.virtualenv_commands(
+            str(checkout / ".venv"),
+            str(theirs),
+            str(next(theirs.glob("pip-*.whl"))),
+            str(checkout / "requirements-ops.txt"),
+            python,
+        )
+        for command in commands:
             done = made.run(*command)
             if done.returncode != 0:
                 raise RuntimeError(f"{' '.join(command)} as {NAME} failed: {done.stderr[-2000:]}")
