@@ -3,6 +3,7 @@ import json
 import pytest
 
 from app.mnist import preprocessing, robustness, store
+from app.training import nodes
 from app.training.pipeline import create_pipeline, load_parameters
 
 
@@ -31,6 +32,19 @@ def test_parameters_come_from_kedro_conf_and_accept_overrides():
     assert params["training"]["epochs"] == 3
     assert params["training"]["batch_size"] == 128
     assert params["export"]["opset"] == 17
+
+
+def test_the_validation_split_is_held_out_the_same_way_every_time():
+    """What training holds out is what bench/validation_suite.py scores models on: a choice never sees the test set,
+    nor an image a model trained on."""
+    params = load_parameters()["training"]
+    validation, kept, _ = nodes.validation_split(60000, params)
+    again, _, _ = nodes.validation_split(60000, params)
+    assert len(validation) == params["validation"] and len(kept) == 60000 - params["validation"]
+    assert not set(validation.tolist()) & set(kept.tolist())
+    assert validation.tolist() == again.tolist()
+    other, _, _ = nodes.validation_split(60000, {**params, "seed": params["seed"] + 1})
+    assert other.tolist() != validation.tolist()
 
 
 @pytest.mark.slow
