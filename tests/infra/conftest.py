@@ -8,6 +8,8 @@ from __future__ import annotations
 import base64
 import json
 import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,33 @@ def remote(env: str, hostname: str) -> Any:
     if not config.is_file():
         pytest.fail(f"{config} is missing: run `invoke verify --env={env}`, which writes it")
     return testinfra.get_host(f"ssh://{hostname}", ssh_config=str(config), sudo=True)
+
+
+# `docker exec` can fail before its command runs: runc's "OCI runtime exec failed: … read init-p: connection reset
+# by peer" (exit 126), seen once in CI on a replica a rollback had started a minute before, on a machine whose two
+# cores run every host. The runtime failed to start a process; the check never ran. Such an exec is tried again
+# (RUNTIME_TRIES in all, 2 s apart, each retry printed); any other failure is the check's own.
+RUNTIME_TRIES = 3
+
+
+def exec_in(remote: Any, container: str, command: str, pause: float = 2.0) -> str:
+    """Run COMMAND in the container ID on REMOTE's host (`docker exec`): its output, or an AssertionError naming why."""
+    for attempt in range(1, RUNTIME_TRIES + 1):
+        result = remote.run(f"docker exec {container} {command}")
+        said = (result.stdout + result.stderr).strip()
+        if result.rc == 126 and "OCI runtime exec failed" in said and attempt < RUNTIME_TRIES:
+            print(f"docker exec in {container[:12]}: the runtime did not start it ({said[:200]}); trying again")
+            time.sleep(pause)
+            continue
+        assert result.rc == 0, f"docker exec {container[:12]} {command[:80]} exited {result.rc}: {said[-800:]}"
+        return str(result.stdout).rstrip("\r\n")
+    raise AssertionError("unreachable: the last try returns or fails")
+
+
+@pytest.fixture(scope="session")
+def in_container(remote: Any) -> Callable[[str, str], str]:
+    """exec_in on this host."""
+    return lambda container, command: exec_in(remote, container, command)
 
 
 @pytest.fixture(scope="session")

@@ -60,10 +60,10 @@ def test_containers_run_the_recorded_release_images(containers, remote, release,
 
 
 @pytest.mark.parametrize("service", SERVICES)
-def test_containers_are_non_root_read_only_and_limited(containers, remote, service):
+def test_containers_are_non_root_read_only_and_limited(containers, in_container, service):
     for info in containers.get(service, []):
         config = info["HostConfig"]
-        assert remote.check_output(f"docker exec {info['Id']} id -u") != "0", info["Name"]
+        assert in_container(info["Id"], "id -u") != "0", info["Name"]
         assert config["ReadonlyRootfs"] is True
         assert config["CapDrop"] == ["ALL"]
         assert "no-new-privileges:true" in config["SecurityOpt"]
@@ -90,7 +90,7 @@ def test_only_intended_ports_listen(remote, release):
     assert {s for s in listening - published if not on_loopback(s)} <= system, f"declared: {sorted(system)}"
 
 
-def test_predictions_through_the_app_network_are_correct(remote, containers, mnist_sample):
+def test_predictions_through_the_app_network_are_correct(in_container, containers, mnist_sample):
     """From the frontend container, as the app calls it: the backend service name, real test digits."""
     images, labels = mnist_sample
     pixels = base64.b64encode(images[:20].tobytes()).decode()
@@ -101,21 +101,20 @@ def test_predictions_through_the_app_network_are_correct(remote, containers, mni
         "r.raise_for_status(); print(r.text)"
     )
     frontend = containers["frontend"][0]["Id"]
-    result = remote.run(f'docker exec {frontend} python3 -c "{script}" {pixels}')
-    assert result.rc == 0, result.stderr
-    predictions = [p["digit"] for p in json.loads(result.stdout)["predictions"]]
+    answer = in_container(frontend, f'python3 -c "{script}" {pixels}')
+    predictions = [p["digit"] for p in json.loads(answer)["predictions"]]
     assert np.mean(np.array(predictions) == labels[:20]) >= 0.9
 
 
-def test_every_replica_serves_the_recorded_model(remote, containers, release):
+def test_every_replica_serves_the_recorded_model(in_container, containers, release):
     port = release["vars"]["mnist_stack_backend_port"]
     script = f"import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:{port}/ready').read().decode())"
     for info in containers["backend"]:
-        ready = json.loads(remote.check_output(f'docker exec {info["Id"]} python3 -c "{script}"'))
+        ready = json.loads(in_container(info["Id"], f'python3 -c "{script}"'))
         assert ready["model_version"] == release["record"]["model_version"], info["Name"]
 
 
-def test_prometheus_scrapes_every_replica_and_nothing_else(remote, containers, release):
+def test_prometheus_scrapes_every_replica_and_nothing_else(in_container, containers, release):
     """Prometheus's active targets, as its API lists them (asked from the frontend, over the stack's network).
 
     Not the `up` series: a replica removed just before Prometheus restarted keeps its last sample for 5 minutes.
@@ -131,7 +130,7 @@ def test_prometheus_scrapes_every_replica_and_nothing_else(remote, containers, r
     frontend = containers["frontend"][0]["Id"]
     deadline = time.monotonic() + 60  # DNS discovery every 5 s, then a scrape within one interval (15 s)
     while True:
-        targets = json.loads(remote.check_output(f'docker exec {frontend} python3 -c "{script}"'))["data"]
+        targets = json.loads(in_container(frontend, f'python3 -c "{script}"'))["data"]
         health = {(t["labels"]["job"], t["labels"]["instance"]): t["health"] for t in targets["activeTargets"]}
         backends = sorted(instance for job, instance in health if job == "backend")
         if backends == replicas and set(health.values()) == {"up"}:
@@ -156,13 +155,13 @@ SCRAPE_JOBS = {
 }
 
 
-def test_prometheus_sends_its_alerts_to_the_hosts_alertmanager(remote, containers, release):
+def test_prometheus_sends_its_alerts_to_the_hosts_alertmanager(in_container, containers, release):
     if "alertmanager" not in release["host"].services:
         pytest.skip("this host runs no Alertmanager")
     variables = release["vars"]
     url = f"http://prometheus:{variables['mnist_stack_prometheus_port']}/api/v1/alertmanagers"
     script = f"import urllib.request; print(urllib.request.urlopen('{url}', timeout=10).read().decode())"
-    found = json.loads(remote.check_output(f'docker exec {containers["frontend"][0]["Id"]} python3 -c "{script}"'))
+    found = json.loads(in_container(containers["frontend"][0]["Id"], f'python3 -c "{script}"'))
     active = [entry["url"] for entry in found["data"]["activeAlertmanagers"]]
     assert active == [f"http://alertmanager:{variables['mnist_stack_alertmanager_port']}/api/v2/alerts"]
 
@@ -197,7 +196,7 @@ print(json.dumps({
 """
 
 
-def test_the_proxy_sends_to_every_replica_and_holds_no_slot_in_maintenance(remote, containers, release):
+def test_the_proxy_sends_to_every_replica_and_holds_no_slot_in_maintenance(in_container, containers, release):
     """Capacity a rollout could lose: a slot left in forced maintenance, or a replica the proxy does not use."""
     variables = release["vars"]
     if not variables["mnist_stack_proxy_enabled"]:
@@ -210,7 +209,7 @@ def test_the_proxy_sends_to_every_replica_and_holds_no_slot_in_maintenance(remot
     deadline = time.monotonic() + 20  # health checks every second; a just-started replica needs two to count as up
     while True:
         # show servers state: be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state ...
-        rows = [row.split() for row in remote.check_output(f"docker exec {proxy} proxy-ctl show").splitlines()]
+        rows = [row.split() for row in in_container(proxy, "proxy-ctl show").splitlines()]
         slots = [row for row in rows if len(row) > 7 and row[1] == "api"]
         in_maintenance = sorted(row[3] for row in slots if int(row[6]) & 1)
         up = {row[4] for row in slots if row[5] == "2"}
