@@ -25,15 +25,15 @@ class Host:
 
 def test_a_runtime_that_did_not_start_the_process_is_asked_again(capsys):
     host = Host((126, RUNC), (0, '{"status": "ready"}\n'))
-    assert exec_in(host, "7ab31f82ac8a", "python3 -c x", pause=0) == '{"status": "ready"}'
-    assert host.commands == ["docker exec 7ab31f82ac8a python3 -c x"] * 2
+    assert exec_in(host, "replica-1", "python3 -c x", pause=0) == '{"status": "ready"}'
+    assert host.commands == ["docker exec replica-1 python3 -c x"] * 2
     assert "the runtime did not start it" in capsys.readouterr().out
 
 
 def test_it_gives_up_after_the_last_try_naming_the_runtimes_error():
     host = Host(*[(126, RUNC)] * RUNTIME_TRIES)
     with pytest.raises(AssertionError, match="exited 126: OCI runtime exec failed"):
-        exec_in(host, "7ab31f82ac8a", "id -u", pause=0)
+        exec_in(host, "replica-1", "id -u", pause=0)
     assert len(host.commands) == RUNTIME_TRIES
 
 
@@ -41,5 +41,5 @@ def test_it_gives_up_after_the_last_try_naming_the_runtimes_error():
 def test_a_command_that_failed_is_not_tried_again(rc, out):
     host = Host((rc, out), (0, "never asked"))
     with pytest.raises(AssertionError, match=f"exited {rc}"):
-        exec_in(host, "7ab31f82ac8a", "python3 -c x", pause=0)
+        exec_in(host, "replica-1", "python3 -c x", pause=0)
     assert len(host.commands) == 1
