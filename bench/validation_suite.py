@@ -3,8 +3,8 @@ by side: how a training choice is made without looking at the test set (README, 
 
     python bench/validation_suite.py MODEL_DIR [MODEL_DIR ...] [--digits 500] [--seed 1]
 
-Each MODEL_DIR is a registered version's folder (model.onnx, metadata.json), scored at its own calibrated "not sure"
-threshold. The digits are the suite's sample (`robustness.sample`, same seed) of the images `training.validation`
+Each MODEL_DIR is a registered version's folder (read by `store.load`, its bytes checked), scored at its own
+calibrated "not sure" threshold. The digits are the suite's sample (`robustness.sample`, same seed) of the images `training.validation`
 holds out under the training seed of app/training/conf (`nodes.validation_split`), drawn through the real
 preprocessing. Prints one column per model: accuracy per condition, the mean, and what the metadata records.
 """
@@ -12,7 +12,6 @@ preprocessing. Prints one column per model: accuracy per condition, the mean, an
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.mnist import contract, robustness  # noqa: E402
+from app.mnist import contract, robustness, store  # noqa: E402
 
 
 def main() -> int:
@@ -36,10 +35,11 @@ def main() -> int:
     from app.training import nodes, pipeline
 
     console = Console()
-    for folder in args.models:
-        if not (folder / "model.onnx").is_file() or not (folder / "metadata.json").is_file():
-            console.print(f"[bold red]error:[/] {folder} holds no registered model (model.onnx and metadata.json)")
-            return 2
+    try:  # each read once, its bytes checked against its version
+        models = [store.load(folder.resolve().parent, folder.resolve().name) for folder in args.models]
+    except store.ModelStoreError as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        return 2
 
     parameters = pipeline.load_parameters()
     mnist = nodes.load_data({"data_dir": ROOT / parameters["data"]["data_dir"]})
@@ -50,14 +50,13 @@ def main() -> int:
     table = Table(title=f"Robustness suite on {len(digits)} validation digits (held out from training)")
     table.add_column("condition")
     columns: list[dict[str, float]] = []
-    for folder in args.models:
-        metadata = json.loads((folder / "metadata.json").read_text())
-        threshold = contract.not_sure_below(metadata)
-        classify = robustness.onnx_classifier((folder / "model.onnx").read_bytes())
-        console.print(f"scoring {folder.name[:12]} (not sure below {threshold:.3f}) …")
+    for model in models:
+        threshold = contract.not_sure_below(model.metadata)
+        classify = robustness.onnx_classifier(model.onnx_bytes)
+        console.print(f"scoring {model.version[:12]} (not sure below {threshold:.3f}) …")
         results = robustness.evaluate(classify, digits, labels, seed=args.seed, not_sure_below=threshold)
         columns.append({r.condition: r.accuracy for r in results})
-        table.add_column(folder.name[:12], justify="right")
+        table.add_column(model.version[:12], justify="right")
     for condition in robustness.CONDITIONS:
         table.add_row(
             f"{condition.name} (target {100 * condition.target:.0f})",
@@ -69,7 +68,7 @@ def main() -> int:
         ("test accuracy (metadata)", lambda m: f"{100 * m.get('test_accuracy', 0):.2f}"),
         ("training seconds (metadata)", lambda m: f"{m.get('train_seconds', 0):.0f}"),
     ):
-        table.add_row(label, *[read(json.loads((f / "metadata.json").read_text())) for f in args.models])
+        table.add_row(label, *[read(model.metadata) for model in models])
     console.print(table)
     return 0
 
