@@ -4,9 +4,10 @@ by side: how a training choice is made without looking at the test set (README, 
     python bench/validation_suite.py MODEL_DIR [MODEL_DIR ...] [--digits 500] [--seed 1]
 
 Each MODEL_DIR is a registered version's folder (read by `store.load`, its bytes checked), scored at its own
-calibrated "not sure" threshold. The digits are the suite's sample (`robustness.sample`, same seed) of the images `training.validation`
-holds out under the training seed of app/training/conf (`nodes.validation_split`), drawn through the real
-preprocessing. Prints one column per model: accuracy per condition, the mean, and what the metadata records.
+calibrated "not sure" threshold. The digits are the suite's sample (`robustness.sample`, same seed) of the images
+`training.validation` holds out under the training seed of app/training/conf (`nodes.validation_split`), drawn
+through the real preprocessing. Prints one column per model: accuracy per condition, the mean, and what the metadata
+records.
 """
 
 from __future__ import annotations
