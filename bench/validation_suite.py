@@ -1,19 +1,23 @@
 """The robustness suite on validation digits — training images every model of the store held out — for models side
 by side: how a training choice is made without looking at the test set (README, "The model").
 
-    python bench/validation_suite.py MODEL_DIR [MODEL_DIR ...] [--digits 500] [--seed 1]
+    python bench/validation_suite.py MODEL_DIR [MODEL_DIR ...] [--digits 500] [--seed 1] [--conditions A,B]
+        [--misreads PNG]
 
 Each MODEL_DIR is a registered version's folder (read by `store.load`, its bytes checked), scored at its own
 calibrated "not sure" threshold. The digits are the suite's sample (`robustness.sample`, same seed) of the images
 `training.validation` holds out under the training seed of app/training/conf (`nodes.validation_split`), drawn
 through the real preprocessing. Prints one column per model: accuracy per condition, the mean, and what the metadata
-records.
+records. --misreads PNG draws the pictures the first model misreads in the first condition listed, as the model
+received them (28x28), each titled "true→read confidence", and prints the most frequent confusions: what a person
+would make of them is the question a target for that condition raises.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -31,11 +35,22 @@ def main() -> int:
     parser.add_argument("models", nargs="+", type=Path, help="registered versions' folders (models/<version>)")
     parser.add_argument("--digits", type=int, default=500, help="validation digits per condition")
     parser.add_argument("--seed", type=int, default=1, help="the suite's sample and drawing seed")
+    parser.add_argument(
+        "--conditions", default="", help="comma-separated names: only these (more digits for one, say); default all"
+    )
+    parser.add_argument("--misreads", type=Path, help="PNG: the first model's misreads in the first condition")
     args = parser.parse_args()
     # Here, not at the top: the suite's worker processes import this module again, and need neither torch nor Kedro.
     from app.training import nodes, pipeline
 
     console = Console()
+    names = [name for name in args.conditions.split(",") if name]
+    conditions = [c for c in robustness.CONDITIONS if not names or c.name in names]
+    unknown = set(names) - {c.name for c in conditions}
+    if unknown:
+        known = ", ".join(c.name for c in robustness.CONDITIONS)
+        console.print(f"[bold red]error:[/] no condition {', '.join(sorted(unknown))}; the suite's: {known}")
+        return 2
     try:  # each read once, its bytes checked against its version
         models = [store.load(folder.resolve().parent, folder.resolve().name) for folder in args.models]
     except store.ModelStoreError as exc:
@@ -55,10 +70,10 @@ def main() -> int:
         threshold = contract.not_sure_below(model.metadata)
         classify = robustness.onnx_classifier(model.onnx_bytes)
         console.print(f"scoring {model.version[:12]} (not sure below {threshold:.3f}) …")
-        results = robustness.evaluate(classify, digits, labels, seed=args.seed, not_sure_below=threshold)
+        results = robustness.evaluate(classify, digits, labels, conditions, args.seed, not_sure_below=threshold)
         columns.append({r.condition: r.accuracy for r in results})
         table.add_column(model.version[:12], justify="right")
-    for condition in robustness.CONDITIONS:
+    for condition in conditions:
         table.add_row(
             f"{condition.name} (target {100 * condition.target:.0f})",
             *[f"{100 * column[condition.name]:.1f}" for column in columns],
@@ -71,7 +86,52 @@ def main() -> int:
     ):
         table.add_row(label, *[read(model.metadata) for model in models])
     console.print(table)
+    if args.misreads:
+        plot_misreads(models[0], conditions[0], digits, labels, args.seed, args.misreads, console)
     return 0
+
+
+def plot_misreads(
+    model: store.StoredModel,
+    condition: robustness.Condition,
+    digits: np.ndarray,
+    labels: np.ndarray,
+    seed: int,
+    path: Path,
+    console: Console,
+) -> None:
+    """What MODEL received and answered wrong in CONDITION (up to 60 pictures), as a PNG at PATH."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    inputs, where = robustness.prepared(condition.name, digits, seed)
+    probabilities = contract.probabilities(robustness.onnx_classifier(model.onnx_bytes)(inputs.astype(np.float32)))
+    read, truth = probabilities.argmax(axis=1), labels[where]
+    wrong = np.flatnonzero(read != truth)
+    confusions = Counter(f"{t}→{r}" for t, r in zip(truth[wrong], read[wrong], strict=True)).most_common(8)
+    console.print(
+        f"{condition.name}: {len(wrong)} of {len(where)} pictures read as a digit are misread; most often "
+        + ", ".join(f"{pair} ×{n}" for pair, n in confusions)
+    )
+    shown = wrong[:60]
+    columns = 10
+    rows = max(1, -(-len(shown) // columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(columns * 1.1, rows * 1.3), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, i in zip(axes.flat, shown, strict=False):
+        ax.imshow(inputs[i], cmap="gray", vmin=0, vmax=1)
+        ax.set_title(f"{truth[i]}→{read[i]} {probabilities[i].max():.2f}", fontsize=7)
+    fig.suptitle(
+        f"{model.version[:12]}: {condition.name} misreads, {len(wrong)} of {len(where)} validation digits", fontsize=9
+    )
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    console.print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -332,10 +332,10 @@ def evaluate(
     if workers > 1:
         with blas.for_children(), ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
             names = [condition.name for condition in conditions]
-            prepared = pool.map(_prepare_named, names, [digits] * len(names), [seed] * len(names))
+            ready = pool.map(prepared, names, [digits] * len(names), [seed] * len(names))
             return [
-                _scored(c, ready, classify, labels, not_sure_below, on_result)
-                for c, ready in zip(conditions, prepared, strict=True)
+                _scored(c, inputs, classify, labels, not_sure_below, on_result)
+                for c, inputs in zip(conditions, ready, strict=True)
             ]
     return [
         _scored(c, _prepare(c, digits, seed, prepare), classify, labels, not_sure_below, on_result) for c in conditions
@@ -358,9 +358,10 @@ def _prepare(
     ), where
 
 
-def _prepare_named(name: str, digits: np.ndarray, seed: int) -> tuple[np.ndarray, list[int]]:
-    """_prepare for one of the suite's own conditions, by name (in a worker process: the conditions' renderers are
-    closures, which do not pickle)."""
+def prepared(name: str, digits: np.ndarray, seed: int) -> tuple[np.ndarray, list[int]]:
+    """The model inputs of the DIGITS the suite's condition NAME draws, through the real preprocessing, and the
+    indices of those read as a digit: what `evaluate` scores. By name: a worker process runs it, and the conditions'
+    renderers are closures, which do not pickle."""
     return _prepare(next(c for c in CONDITIONS if c.name == name), digits, seed, preprocess)
 
 
