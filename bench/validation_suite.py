@@ -44,12 +44,15 @@ def main() -> int:
     from app.training import nodes, pipeline
 
     console = Console()
-    names = [name for name in args.conditions.split(",") if name]
-    conditions = [c for c in robustness.CONDITIONS if not names or c.name in names]
-    unknown = set(names) - {c.name for c in conditions}
+    by_name = {condition.name: condition for condition in robustness.CONDITIONS}
+    names = [name for name in args.conditions.split(",") if name] or list(by_name)
+    unknown = [name for name in names if name not in by_name]
     if unknown:
-        known = ", ".join(c.name for c in robustness.CONDITIONS)
-        console.print(f"[bold red]error:[/] no condition {', '.join(sorted(unknown))}; the suite's: {known}")
+        console.print(f"[bold red]error:[/] no condition {', '.join(unknown)}; the suite's: {', '.join(by_name)}")
+        return 2
+    conditions = [by_name[name] for name in names]  # in the order given: --misreads takes the first
+    if args.misreads and not conditions[0].expects_digit:
+        console.print(f"[bold red]error:[/] --misreads: {conditions[0].name} holds no digit to misread; list one first")
         return 2
     try:  # each read once, its bytes checked against its version
         models = [store.load(folder.resolve().parent, folder.resolve().name) for folder in args.models]
