@@ -44,13 +44,13 @@ def main() -> int:
     from app.training import nodes, pipeline
 
     console = Console()
-    by_name = {condition.name: condition for condition in robustness.CONDITIONS}
-    names = [name for name in args.conditions.split(",") if name] or list(by_name)
-    unknown = [name for name in names if name not in by_name]
+    names = [name for name in args.conditions.split(",") if name] or list(robustness.BY_NAME)
+    unknown = [name for name in names if name not in robustness.BY_NAME]
     if unknown:
-        console.print(f"[bold red]error:[/] no condition {', '.join(unknown)}; the suite's: {', '.join(by_name)}")
+        known = ", ".join(robustness.BY_NAME)
+        console.print(f"[bold red]error:[/] no condition {', '.join(unknown)}; the suite's: {known}")
         return 2
-    conditions = [by_name[name] for name in names]  # in the order given: --misreads takes the first
+    conditions = [robustness.BY_NAME[name] for name in names]  # in the order given: --misreads takes the first
     if args.misreads and not conditions[0].expects_digit:
         console.print(f"[bold red]error:[/] --misreads: {conditions[0].name} holds no digit to misread; list one first")
         return 2
@@ -69,11 +69,13 @@ def main() -> int:
     table = Table(title=f"Robustness suite on {len(digits)} validation digits (held out from training)")
     table.add_column("condition")
     columns: list[dict[str, float]] = []
+    console.print(f"drawing and preparing {len(conditions)} conditions × {len(digits)} digits …")
+    ready = list(robustness.prepared(digits, conditions, args.seed))  # once, for every model
     for model in models:
         threshold = contract.not_sure_below(model.metadata)
         classify = robustness.onnx_classifier(model.onnx_bytes)
         console.print(f"scoring {model.version[:12]} (not sure below {threshold:.3f}) …")
-        results = robustness.evaluate(classify, digits, labels, conditions, args.seed, not_sure_below=threshold)
+        results = robustness.score_prepared(classify, conditions, ready, labels, threshold)
         columns.append({r.condition: r.accuracy for r in results})
         table.add_column(model.version[:12], justify="right")
     for condition in conditions:
@@ -90,26 +92,26 @@ def main() -> int:
         table.add_row(label, *[read(model.metadata) for model in models])
     console.print(table)
     if args.misreads:
-        plot_misreads(models[0], conditions[0], digits, labels, args.seed, args.misreads, console)
+        plot_misreads(models[0], conditions[0], ready[0], labels, args.misreads, console)
     return 0
 
 
 def plot_misreads(
     model: store.StoredModel,
     condition: robustness.Condition,
-    digits: np.ndarray,
+    ready: robustness.Prepared,
     labels: np.ndarray,
-    seed: int,
     path: Path,
     console: Console,
 ) -> None:
-    """What MODEL received and answered wrong in CONDITION (up to 60 pictures), as a PNG at PATH."""
+    """What MODEL received (READY, the condition's prepared pictures) and answered wrong in CONDITION (up to 60
+    pictures), as a PNG at PATH."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    inputs, where = robustness.prepared(condition.name, digits, seed)
+    inputs, where = ready
     probabilities = contract.probabilities(robustness.onnx_classifier(model.onnx_bytes)(inputs.astype(np.float32)))
     read, truth = probabilities.argmax(axis=1), labels[where]
     wrong = np.flatnonzero(read != truth)

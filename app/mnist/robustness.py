@@ -17,7 +17,7 @@ import io
 import math
 import os
 import string
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
@@ -287,6 +287,7 @@ CONDITIONS: tuple[Condition, ...] = (
 BY_NAME = {condition.name: condition for condition in CONDITIONS}
 
 Classifier = Callable[[np.ndarray], np.ndarray]  # (N, 28, 28) float32 → (N, 10) logits
+Prepared = tuple[np.ndarray, list[int]]  # the model inputs of a condition's pictures, and which pictures they are
 
 
 @dataclass(frozen=True)
@@ -326,25 +327,49 @@ def evaluate(
     The suite's own conditions through the real preprocessing are drawn and prepared in WORKERS processes (one per
     core by default; 1: here), each with one OpenBLAS thread (app/mnist/blas.py): 22 conditions on 500 digits took
     half the time on two cores. Other conditions or another PREPARE are prepared here."""
-    by_name = {condition.name: condition for condition in CONDITIONS}
-    ours = prepare is preprocess and all(by_name.get(c.name) is c for c in conditions)
+    ready = prepared(digits, conditions, seed, prepare, workers)
+    return score_prepared(classify, conditions, ready, labels, not_sure_below, on_result)
+
+
+def prepared(
+    digits: np.ndarray,
+    conditions: Sequence[Condition] = CONDITIONS,
+    seed: int = 0,
+    prepare: Callable[[Image.Image], np.ndarray] = preprocess,
+    workers: int | None = None,
+) -> Iterator[Prepared]:
+    """Each condition's model inputs for DIGITS, through decode_image and PREPARE, and the indices of the pictures
+    read as a digit: yielded in order, each as soon as it is ready, for `score_prepared` to score — one model
+    (`evaluate`) or several on the same pictures (bench/validation_suite.py). Where they are prepared: `evaluate`."""
+    ours = prepare is preprocess and all(BY_NAME.get(c.name) is c for c in conditions)
     workers = min(workers or os.cpu_count() or 1, len(conditions)) if ours else 1
     if workers > 1:
         with blas.for_children(), ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
             names = [condition.name for condition in conditions]
-            ready = pool.map(prepared, names, [digits] * len(names), [seed] * len(names))
-            return [
-                _scored(c, inputs, classify, labels, not_sure_below, on_result)
-                for c, inputs in zip(conditions, ready, strict=True)
-            ]
+            yield from pool.map(_prepare_named, names, [digits] * len(names), [seed] * len(names))
+        return
+    for condition in conditions:
+        yield _prepare(condition, digits, seed, prepare)
+
+
+def score_prepared(
+    classify: Classifier,
+    conditions: Sequence[Condition],
+    ready: Iterable[Prepared],
+    labels: np.ndarray,
+    not_sure_below: float = 0.0,
+    on_result: Callable[[Result], None] | None = None,
+) -> list[Result]:
+    """Each condition's result for CLASSIFY on its READY pictures (`prepared`), as `evaluate` describes it."""
     return [
-        _scored(c, _prepare(c, digits, seed, prepare), classify, labels, not_sure_below, on_result) for c in conditions
+        _scored(c, inputs, classify, labels, not_sure_below, on_result)
+        for c, inputs in zip(conditions, ready, strict=True)
     ]
 
 
 def _prepare(
     condition: Condition, digits: np.ndarray, seed: int, prepare: Callable[[Image.Image], np.ndarray]
-) -> tuple[np.ndarray, list[int]]:
+) -> Prepared:
     """The model inputs of the digits CONDITION draws that PREPARE reads as a digit, and their indices."""
     inputs, where = [], []
     for i, data in enumerate(render(condition, digits, seed)):
@@ -358,16 +383,15 @@ def _prepare(
     ), where
 
 
-def prepared(name: str, digits: np.ndarray, seed: int) -> tuple[np.ndarray, list[int]]:
-    """The model inputs of the DIGITS the suite's condition NAME draws, through the real preprocessing, and the
-    indices of those read as a digit: what `evaluate` scores. By name: a worker process runs it, and the conditions'
-    renderers are closures, which do not pickle."""
+def _prepare_named(name: str, digits: np.ndarray, seed: int) -> Prepared:
+    """_prepare for one of the suite's own conditions, by name (in a worker process: the conditions' renderers are
+    closures, which do not pickle)."""
     return _prepare(next(c for c in CONDITIONS if c.name == name), digits, seed, preprocess)
 
 
 def _scored(
     condition: Condition,
-    prepared: tuple[np.ndarray, list[int]],
+    prepared: Prepared,
     classify: Classifier,
     labels: np.ndarray,
     not_sure_below: float,
